@@ -1,0 +1,110 @@
+"""One typed settings object for the API, the worker and the CLI (env prefix ``GLOMCHECK_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changethis", "change-me", "dev-insecure-secret", "secret"}
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every default works with no server (SQLite + embedded broker)."""
+
+    model_config = SettingsConfigDict(env_prefix="GLOMCHECK_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    var_dir: Path = Path("var")
+    database_url: str | None = None
+    broker_url: str | None = None
+    storage_dir: Path | None = None
+    secret_key: str = "dev-insecure-secret"
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Uploads: the limit is checked against the declared tus length before a byte is stored.
+    max_upload_bytes: int = 20 * 1024**3
+    max_unzipped_bytes: int = 40 * 1024**3
+    max_zip_members: int = 5000
+
+    # Sessions and tokens.
+    session_ttl_hours: int = 12
+    cookie_secure: bool | None = None
+
+    # Workers: a job whose heartbeat is older than this is considered orphaned and re-queued.
+    heartbeat_interval_s: float = 5.0
+    heartbeat_timeout_s: float = 30.0
+    max_job_attempts: int = 3
+    embedded_worker: bool = True
+    worker_concurrency: int = 1
+
+    # Tiles.
+    slide_cache_size: int = 16
+    tile_size: int = 254
+    tile_overlap: int = 1
+    tile_quality: int = 80
+
+    # Models: "auto" picks CUDA when onnxruntime offers it, else CPU.
+    onnx_providers: list[str] = Field(default_factory=lambda: ["auto"])
+    onnx_threads: int = 0
+
+    # E-mail.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "glomcheck@localhost"
+    smtp_starttls: bool = False
+
+    @model_validator(mode="after")
+    def _fill_and_check(self) -> "Settings":
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{(self.var_dir / 'glomcheck.db').resolve()}"
+        if self.storage_dir is None:
+            self.storage_dir = self.var_dir / "storage"
+        if self.environment == "production" and self.secret_key.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("GLOMCHECK_SECRET_KEY must be set to a real secret outside development")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        assert self.database_url is not None
+        return self.database_url
+
+    @property
+    def storage(self) -> Path:
+        assert self.storage_dir is not None
+        return self.storage_dir.resolve()
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return not self.broker_url
+
+    @property
+    def effective_broker_url(self) -> str:
+        """Redis (or any kombu URL) when set, else kombu's SQLAlchemy transport on a SQLite file."""
+        if self.broker_url:
+            return self.broker_url
+        return f"sqla+sqlite:///{(self.var_dir / 'broker.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.environment == "production"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Process-wide settings; tests call ``get_settings.cache_clear()`` after changing the environment."""
+    s = Settings()
+    s.var_dir.mkdir(parents=True, exist_ok=True)
+    s.storage.mkdir(parents=True, exist_ok=True)
+    return s
