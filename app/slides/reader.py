@@ -1,0 +1,236 @@
+"""The one way glomcheck reads slides: OpenSlide plus resolution-aware reads and known-quirk fixes.
+
+Every slide access (ingest, tiles, the analysis pipeline) goes through `SlideReader`, so format
+quirks are handled once. Quirk found in the wild: DICOM WSI files whose header says RGB while the
+JPEG frames are YCbCr-encoded; OpenSlide trusts the header and returns false colours.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import openslide
+from numpy.typing import NDArray
+from openslide.deepzoom import DeepZoomGenerator
+from PIL import Image
+
+RGB = NDArray[np.uint8]
+
+YCBCR_AS_RGB = "ycbcr_as_rgb"
+
+
+class SlideReadError(Exception):
+    """A file OpenSlide cannot open or decode; the message is meant for people."""
+
+
+def _ycbcr_to_rgb(img: Image.Image) -> Image.Image:
+    """Reinterpret RGB-labelled pixels as JFIF YCbCr, keeping alpha."""
+    alpha = img.getchannel("A") if img.mode == "RGBA" else None
+    fixed = Image.frombytes("YCbCr", img.size, img.convert("RGB").tobytes()).convert("RGB")
+    if alpha is not None:
+        fixed.putalpha(alpha)
+    return fixed
+
+
+class _FixedSlide:
+    """Duck-typed stand-in for OpenSlide that DeepZoomGenerator can drive, with colours corrected."""
+
+    def __init__(self, osr: openslide.OpenSlide) -> None:
+        self._osr = osr
+        self.level_downsamples = osr.level_downsamples
+        self.level_dimensions = osr.level_dimensions
+        self.level_count = osr.level_count
+        self.dimensions = osr.dimensions
+        self.properties = osr.properties
+
+    def get_best_level_for_downsample(self, downsample: float) -> int:
+        return int(self._osr.get_best_level_for_downsample(downsample))
+
+    def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> Image.Image:
+        return _ycbcr_to_rgb(self._osr.read_region(location, level, size))
+
+
+def _first_dicom_jpeg(path: Path) -> bytes | None:
+    """The first encapsulated JPEG frame of a DICOM file (the top-left tile of a TILED_FULL level)."""
+    data = path.read_bytes()
+    tag = data.rfind(b"\xe0\x7f\x10\x00")  # (7FE0,0010) Pixel Data, little endian
+    if tag < 0:
+        return None
+    soi = data.find(b"\xff\xd8\xff", tag)
+    if soi < 0:
+        return None
+    eoi = data.find(b"\xff\xd9", soi)
+    return data[soi : eoi + 2] if eoi > 0 else None
+
+
+def detect_dicom_ycbcr_mislabel(open_path: Path, osr: openslide.OpenSlide) -> bool:
+    """Decide by measurement, not by header: decode the first frame with PIL (which follows the JPEG
+    markers) and see whether OpenSlide's pixels match it as-is or only after YCbCr→RGB."""
+    props = osr.properties
+    if props.get("openslide.vendor") != "dicom" or props.get("dicom.PhotometricInterpretation") != "RGB":
+        return False
+    candidates = sorted(open_path.parent.glob("*.dcm"), key=lambda p: p.stat().st_size, reverse=True)
+    if not candidates:
+        return False
+    jpeg = _first_dicom_jpeg(candidates[0])
+    if jpeg is None:
+        return False
+    try:
+        truth = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"), dtype=np.int16)
+    except OSError:
+        return False
+    h, w = truth.shape[:2]
+    w0, h0 = osr.level_dimensions[0]
+    w, h = min(w, w0), min(h, h0)
+    region = osr.read_region((0, 0), 0, (w, h))
+    as_is = np.asarray(region.convert("RGB"), dtype=np.int16)
+    fixed = np.asarray(_ycbcr_to_rgb(region).convert("RGB"), dtype=np.int16)
+    t = truth[:h, :w]
+    return float(np.abs(fixed - t).mean()) + 1.0 < float(np.abs(as_is - t).mean())
+
+
+class SlideReader:
+    """An open slide with metadata, resolution-aware reads and colour fixes.
+
+    Args:
+        path: the file OpenSlide opens (for a DICOM series: any file of it; MRXS: the .mrxs).
+        options: reader quirks recorded at ingest (`{"ycbcr_as_rgb": True}`); `None` = detect now.
+    """
+
+    def __init__(self, path: Path | str, *, options: Mapping[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        try:
+            self._osr = openslide.OpenSlide(str(self.path))
+        except openslide.OpenSlideUnsupportedFormatError as exc:
+            raise SlideReadError("OpenSlide does not recognise this file as a slide it can read.") from exc
+        except (openslide.OpenSlideError, OSError) as exc:
+            raise SlideReadError(f"OpenSlide could not open the slide: {exc}") from exc
+        if options is None:
+            options = {YCBCR_AS_RGB: detect_dicom_ycbcr_mislabel(self.path, self._osr)}
+        self.options: dict[str, Any] = dict(options)
+        self._view: Any = _FixedSlide(self._osr) if self.options.get(YCBCR_AS_RGB) else self._osr
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        self._osr.close()
+
+    def __enter__(self) -> SlideReader:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- metadata --------------------------------------------------------------------------
+    @property
+    def properties(self) -> Mapping[str, str]:
+        return self._osr.properties  # type: ignore[no-any-return]
+
+    @property
+    def vendor(self) -> str:
+        return str(self.properties.get("openslide.vendor", "unknown"))
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        return tuple(self._osr.dimensions)  # type: ignore[return-value]
+
+    @property
+    def level_count(self) -> int:
+        return int(self._osr.level_count)
+
+    @property
+    def level_dimensions(self) -> list[tuple[int, int]]:
+        return [tuple(d) for d in self._osr.level_dimensions]  # type: ignore[misc]
+
+    @property
+    def level_downsamples(self) -> list[float]:
+        return [float(d) for d in self._osr.level_downsamples]
+
+    @property
+    def mpp(self) -> tuple[float, float] | None:
+        """Level-0 microns per pixel (x, y), or None when the file does not say."""
+        x, y = self.properties.get("openslide.mpp-x"), self.properties.get("openslide.mpp-y")
+        try:
+            mx, my = float(x), float(y)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+        if not (0.01 < mx < 100 and 0.01 < my < 100):
+            return None  # e.g. a generic TIFF's 72-dpi resolution tag is not a microscope calibration
+        return mx, my
+
+    @property
+    def objective_power(self) -> float | None:
+        v = self.properties.get("openslide.objective-power")
+        try:
+            return float(v) if v is not None else None
+        except ValueError:
+            return None
+
+    @property
+    def associated_image_names(self) -> list[str]:
+        return sorted(self._osr.associated_images.keys())
+
+    def associated_image(self, name: str) -> Image.Image:
+        img: Image.Image = self._osr.associated_images[name]
+        return img.convert("RGB")
+
+    # -- pixels ----------------------------------------------------------------------------
+    def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> RGB:
+        """RGB pixels of `size` at `level`, `location` in level-0 px; transparent areas become white."""
+        try:
+            img = self._view.read_region(location, level, size)
+        except openslide.OpenSlideError as exc:
+            raise SlideReadError(f"A tile of this slide could not be decoded: {exc}") from exc
+        rgba = np.asarray(img)
+        rgb = rgba[..., :3].copy()
+        alpha = rgba[..., 3]
+        rgb[alpha == 0] = 255
+        return rgb
+
+    def best_level_for_mpp(self, target_mpp: float, *, mpp0: float | None = None) -> int:
+        """The coarsest level that still has at least the requested resolution."""
+        base = mpp0 or (self.mpp or (None, None))[0]
+        if base is None:
+            raise SlideReadError("The slide does not state its resolution (µm/px); supply it explicitly.")
+        want = target_mpp / base
+        best = 0
+        for i, ds in enumerate(self.level_downsamples):
+            if ds <= want * 1.0001:
+                best = i
+        return best
+
+    def read_rect_mpp(self, x0: int, y0: int, w0: int, h0: int, target_mpp: float, *,
+                      mpp0: float | None = None) -> RGB:
+        """Read the level-0 rectangle (x0, y0, w0, h0) resampled to `target_mpp` µm/px.
+
+        Reads from the nearest finer pyramid level and resizes, so the cost scales with the output.
+        """
+        base = mpp0 or (self.mpp or (None, None))[0]
+        if base is None:
+            raise SlideReadError("The slide does not state its resolution (µm/px); supply it explicitly.")
+        level = self.best_level_for_mpp(target_mpp, mpp0=base)
+        ds = self.level_downsamples[level]
+        lw, lh = max(1, math.ceil(w0 / ds)), max(1, math.ceil(h0 / ds))
+        arr = self.read_region((int(x0), int(y0)), level, (lw, lh))
+        out_w = max(1, round(w0 * base / target_mpp))
+        out_h = max(1, round(h0 * base / target_mpp))
+        if (lw, lh) != (out_w, out_h):
+            arr = np.asarray(Image.fromarray(arr).resize((out_w, out_h), Image.Resampling.BILINEAR))
+        return arr
+
+    def thumbnail(self, max_size: int) -> Image.Image:
+        w, h = self.dimensions
+        scale = max(w, h) / max_size
+        level = int(self._osr.get_best_level_for_downsample(max(scale, 1.0)))
+        lw, lh = self.level_dimensions[level]
+        img = Image.fromarray(self.read_region((0, 0), level, (lw, lh)))
+        img.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
+        return img
+
+    def deepzoom(self, *, tile_size: int = 254, overlap: int = 1) -> DeepZoomGenerator:
+        return DeepZoomGenerator(self._view, tile_size=tile_size, overlap=overlap, limit_bounds=True)
