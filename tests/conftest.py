@@ -18,7 +18,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("GLOMCHECK_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+def _shared_data() -> Path:
+    """../shared/data beside the checkout (or GLOMCHECK_SHARED_DATA); /work/shared/data as a last resort."""
+    for cand in (os.environ.get("GLOMCHECK_SHARED_DATA"), REPO.parent / "shared" / "data", "/work/shared/data"):
+        if cand and Path(cand).is_dir():
+            return Path(cand).resolve()
+    raise RuntimeError("shared test data not found: set GLOMCHECK_SHARED_DATA to the shared/data folder")
+
+
+SHARED_DATA = _shared_data()
 PG_ADMIN_URL = os.environ.get("GLOMCHECK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("GLOMCHECK_TEST_REDIS", "redis://127.0.0.1:6379")
 
