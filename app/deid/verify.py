@@ -1,0 +1,113 @@
+"""Independent verification of a de-identified copy, by re-opening it with OpenSlide.
+
+The checks do not trust the rewriting code: they read the output the way the rest of the service will
+(OpenSlide) and compare it with the original, so a bug in a format module shows up as a failed check.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from pathlib import Path
+
+import openslide
+
+from app.deid.certificate import Check
+
+FORBIDDEN_ASSOCIATED = ("label", "macro")
+REGION = 256
+SAMPLES_PER_LEVEL = 4
+
+
+def _regions(w: int, h: int, rng: random.Random) -> list[tuple[int, int, int, int]]:
+    """Corner, centre, far corner and one random window, each at most REGION² and inside the level."""
+    rw, rh = min(REGION, w), min(REGION, h)
+    spots = [(0, 0), ((w - rw) // 2, (h - rh) // 2), (w - rw, h - rh)]
+    spots.append((rng.randint(0, w - rw), rng.randint(0, h - rh)))
+    return [(x, y, rw, rh) for x, y in spots[:SAMPLES_PER_LEVEL]]
+
+
+def find_needles(haystacks: Iterable[str], needles: Iterable[str]) -> list[str]:
+    """Which needles occur anywhere in the haystacks (case-sensitive)."""
+    text = "\n".join(haystacks)
+    return sorted({n for n in needles if n and n in text})
+
+
+def verify_slide(
+    src: Path, dst: Path, *, needles: set[str], metadata_text: Iterable[str] = ()
+) -> list[Check]:
+    """Compare the de-identified `dst` with `src`; every check is reported, none short-circuits."""
+    checks: list[Check] = []
+    try:
+        out = openslide.OpenSlide(str(dst))
+    except (openslide.OpenSlideError, OSError) as exc:
+        return [Check(name="opens in OpenSlide", passed=False, detail=str(exc))]
+    try:
+        orig = openslide.OpenSlide(str(src))
+    except (openslide.OpenSlideError, OSError) as exc:
+        out.close()
+        return [Check(name="original opens in OpenSlide", passed=False, detail=str(exc))]
+    try:
+        vendor_in = orig.properties.get(openslide.PROPERTY_NAME_VENDOR, "")
+        vendor_out = out.properties.get(openslide.PROPERTY_NAME_VENDOR, "")
+        checks.append(
+            Check(name="opens in OpenSlide", passed=vendor_in == vendor_out, detail=f"vendor {vendor_out}")
+        )
+        left = sorted(set(out.associated_images) & set(FORBIDDEN_ASSOCIATED))
+        checks.append(
+            Check(
+                name="no label or macro image",
+                passed=not left,
+                detail=f"associated images: {sorted(out.associated_images) or 'none'}",
+            )
+        )
+        same_dims = orig.level_dimensions == out.level_dimensions
+        checks.append(
+            Check(
+                name="same level dimensions",
+                passed=same_dims,
+                detail=f"{len(out.level_dimensions)} levels, level 0 {out.level_dimensions[0]}",
+            )
+        )
+        if same_dims:
+            checks.append(_compare_pixels(orig, out))
+        props = [f"{k}={v}" for k, v in out.properties.items()]
+        hits = find_needles(props, needles)
+        checks.append(
+            Check(
+                name="no removed identifier in OpenSlide properties",
+                passed=not hits,
+                detail=f"{len(needles)} strings searched" if not hits else f"{len(hits)} found",
+            )
+        )
+        hits = find_needles(metadata_text, needles)
+        checks.append(
+            Check(
+                name="no removed identifier in file metadata",
+                passed=not hits,
+                detail=f"{len(needles)} strings searched" if not hits else f"{len(hits)} found",
+            )
+        )
+    finally:
+        out.close()
+        orig.close()
+    return checks
+
+
+def _compare_pixels(orig: openslide.OpenSlide, out: openslide.OpenSlide) -> Check:
+    rng = random.Random(0)
+    compared = 0
+    for level, (w, h) in enumerate(orig.level_dimensions):
+        ds = orig.level_downsamples[level]
+        for x, y, rw, rh in _regions(w, h, rng):
+            loc = (int(x * ds), int(y * ds))
+            a = orig.read_region(loc, level, (rw, rh)).tobytes()
+            b = out.read_region(loc, level, (rw, rh)).tobytes()
+            compared += 1
+            if a != b:
+                return Check(
+                    name="same pixels in sampled regions",
+                    passed=False,
+                    detail=f"level {level} region {loc} {rw}x{rh} differs",
+                )
+    return Check(name="same pixels in sampled regions", passed=True, detail=f"{compared} regions identical")
