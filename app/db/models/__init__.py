@@ -7,6 +7,7 @@ from app.db.models.case import Case
 from app.db.models.enums import CaseState, GlomerulusStatus, JobState, Role, SlideStatus, Stain, TokenKind
 from app.db.models.institution import Institution
 from app.db.models.slide import Slide
+from app.db.models.upload import Upload
 from app.db.models.user import AuthToken, User
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "SlideStatus",
     "Stain",
     "TokenKind",
+    "Upload",
     "User",
 ]
