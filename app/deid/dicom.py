@@ -145,6 +145,12 @@ def _image_type(ds: Dataset) -> set[str]:
 
 def deidentify_series(src_dir: Path, out_dir: Path, *, pseudonym: str) -> DicomResult:
     """Write a de-identified copy of the WSI series in `src_dir` into the (empty) `out_dir`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # vendor headers (UIDs with trailing dots etc.) are copied as found
+        return _deidentify_series(src_dir, out_dir, pseudonym)
+
+
+def _deidentify_series(src_dir: Path, out_dir: Path, pseudonym: str) -> DicomResult:
     result = DicomResult()
     files = sorted(p for p in src_dir.iterdir() if p.is_file() and not p.name.startswith("."))
     uid_map: dict[str, str] = {}
@@ -172,9 +178,7 @@ def deidentify_series(src_dir: Path, out_dir: Path, *, pseudonym: str) -> DicomR
         written += 1
         if "MediaStorageSOPInstanceUID" in ds.file_meta:
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # vendor UIDs with trailing dots etc. are copied as found
-            ds.save_as(out)
+        ds.save_as(out)
         if "VOLUME" in types:
             volumes.append((int(ds.get("TotalPixelMatrixColumns", 0)) * int(ds.get("TotalPixelMatrixRows", 0)), path, out))
     if not volumes:
@@ -187,10 +191,10 @@ def deidentify_series(src_dir: Path, out_dir: Path, *, pseudonym: str) -> DicomR
 def metadata_text(out_dir: Path) -> list[str]:
     """Every header element of every output file as text, for the needle search."""
     texts: list[str] = []
-    for p in sorted(out_dir.glob("*.dcm")):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for p in sorted(out_dir.glob("*.dcm")):
             ds = pydicom.dcmread(p, stop_before_pixels=True)
-        texts.append(str(ds.file_meta))
-        texts.extend(str(elem.value) for elem in ds.iterall() if elem.VR not in ("SQ", "OB", "OW"))
+            texts.append(str(ds.file_meta))
+            texts.extend(str(elem.value) for elem in ds.iterall() if elem.VR not in ("SQ", "OB", "OW"))
     return texts

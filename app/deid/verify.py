@@ -70,7 +70,10 @@ def verify_slide(
             )
         )
         if same_dims:
-            checks.append(_compare_pixels(orig, out))
+            try:
+                checks.append(_compare_pixels(orig, out))
+            except (openslide.OpenSlideError, OSError) as exc:
+                checks.append(Check(name="same pixels in sampled regions", passed=False, detail=str(exc)))
         props = [f"{k}={v}" for k, v in out.properties.items()]
         hits = find_needles(props, needles)
         checks.append(

@@ -1,0 +1,83 @@
+"""Bad input: a clear DeidError (a 422 domain error) and nothing left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.deid import DeidError, deidentify
+from app.errors import Unprocessable
+from tests.deid.conftest import SLIDES, copy_shared, make_svs
+
+
+def _assert_nothing_written(out_dir: Path) -> None:
+    assert list(out_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "name", ["invalid/truncated.svs", "invalid/unsupported-compression.tiff", "invalid/corrupt-tile.svs"]
+)
+def test_invalid_shared_files(work: Path, name: str) -> None:
+    src = copy_shared(name, work)
+    out = work.parent / "out"
+    with pytest.raises(DeidError) as info:
+        deidentify(src, out / src.name, pseudonym="case-0010")
+    assert isinstance(info.value, Unprocessable) and info.value.status_code == 422
+    _assert_nothing_written(out)
+
+
+def test_text_renamed_svs(work: Path) -> None:
+    src = work / "notes.svs"
+    src.write_text("Patient JOHN_DOE_123, not a slide\n" * 20)
+    with pytest.raises(DeidError, match="unsupported"):
+        deidentify(src, work.parent / "out" / "x.svs", pseudonym="case-0011")
+    _assert_nothing_written(work.parent / "out")
+
+
+def test_truncated_synthetic_svs(work: Path) -> None:
+    full = make_svs(work / "full.svs")
+    src = work / "cut.svs"
+    src.write_bytes(full.read_bytes()[: full.stat().st_size // 3])
+    with pytest.raises(DeidError):
+        deidentify(src, work.parent / "out" / "cut.svs", pseudonym="case-0012")
+    _assert_nothing_written(work.parent / "out")
+
+
+def test_refuses_to_overwrite_input(work: Path) -> None:
+    src = copy_shared("CMU-1-Small-Region.svs", work)
+    before = src.read_bytes()
+    with pytest.raises(DeidError, match="over its input"):
+        deidentify(src, src, pseudonym="case-0013")
+    with pytest.raises(DeidError, match="over its input"):
+        deidentify(src, work / "sub" / ".." / src.name, pseudonym="case-0013")
+    link = work.parent / "out" / "link.svs"
+    link.symlink_to(src)
+    with pytest.raises(DeidError, match="over its input"):
+        deidentify(src, link, pseudonym="case-0013")
+    assert src.read_bytes() == before
+    assert sorted(p.name for p in work.iterdir()) == [src.name]
+
+
+def test_other_refusals(work: Path) -> None:
+    src = copy_shared("CMU-1-Small-Region.svs", work)
+    out = work.parent / "out"
+    with pytest.raises(DeidError, match="pseudonym"):
+        deidentify(src, out / "a.svs", pseudonym="../../etc")
+    with pytest.raises(DeidError, match="extension"):
+        deidentify(src, out / "a.tiff", pseudonym="case-0014")
+    with pytest.raises(DeidError, match="not found"):
+        deidentify(work / "missing.svs", out / "a.svs", pseudonym="case-0014")
+    with pytest.raises(DeidError, match="does not exist"):
+        deidentify(src, out / "nope" / "a.svs", pseudonym="case-0014")
+    _assert_nothing_written(out)
+
+
+def test_existing_output_replaced_atomically(work: Path) -> None:
+    src = copy_shared("CMU-1-Small-Region.svs", work)
+    dst = work.parent / "out" / "a.svs"
+    dst.write_bytes(b"old")
+    cert = deidentify(src, dst, pseudonym="case-0015")
+    assert dst.stat().st_size > 1000 and cert.verified
+    assert [p.name for p in dst.parent.iterdir()] == ["a.svs"]  # no temporary left
+    assert (SLIDES / "CMU-1-Small-Region.svs").stat().st_size == src.stat().st_size
