@@ -22,7 +22,7 @@ from app.deid.certificate import Certificate, Check
 from app.deid.errors import DeidError
 from app.deid.tiff import deidentify_tiff
 from app.deid.tiffio import parse
-from app.deid.verify import verify_slide
+from app.deid.verify import scan_raw, verify_slide
 
 TIFF_VENDORS = {"aperio": "aperio-svs", "hamamatsu": "hamamatsu-ndpi", "generic-tiff": "generic-tiff"}
 VENDOR_OF = {fmt: vendor for vendor, fmt in TIFF_VENDORS.items()}
@@ -128,9 +128,11 @@ def deidentify(src: Path, dst: Path, *, pseudonym: str) -> Certificate:
     if not PSEUDONYM.match(pseudonym):
         raise DeidError("pseudonym must be 1-64 characters of letters, digits, '.', '_' or '-'")
     fmt = detect_format(src)
+    if fmt == "dicom" and not src.is_dir():
+        src = src.parent  # a .dcm file stands for its series folder
     _refuse_same(src, dst)
     if fmt == "dicom":
-        return _deidentify_dicom(src if src.is_dir() else src.parent, dst, pseudonym)
+        return _deidentify_dicom(src, dst, pseudonym)
     if fmt == "mrxs":
         return mrxs.deidentify_mrxs(src, dst, pseudonym=pseudonym)
     if dst.suffix.lower() != src.suffix.lower():
@@ -147,6 +149,7 @@ def deidentify(src: Path, dst: Path, *, pseudonym: str) -> Certificate:
             needles.add(src.stem)
         needles.discard(pseudonym)
         checks = verify_slide(src, tmp, needles=needles, metadata_text=_tiff_metadata_text(tmp))
+        checks.append(scan_raw([tmp], needles))
         _ensure_verified(checks)
         cert = Certificate(
             format=fmt,
@@ -175,6 +178,7 @@ def _deidentify_dicom(src_dir: Path, dst: Path, pseudonym: str) -> Certificate:
         checks = verify_slide(
             result.source_volume, result.output_volume, needles=needles, metadata_text=dicom.metadata_text(tmp)
         )
+        checks.append(scan_raw(sorted(tmp.iterdir()), needles))
         _ensure_verified(checks)
         cert = Certificate(
             format="dicom",

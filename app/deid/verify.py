@@ -33,6 +33,31 @@ def find_needles(haystacks: Iterable[str], needles: Iterable[str]) -> list[str]:
     return sorted({n for n in needles if n and n in text})
 
 
+RAW_NEEDLE_MIN = 8  # shorter strings occur by chance in gigabytes of compressed pixels
+RAW_CHUNK = 1 << 22
+
+
+def scan_raw(paths: Iterable[Path], needles: Iterable[str]) -> Check:
+    """Search every byte of the output for removed identifiers (e.g. a copy we did not know about)."""
+    pats = sorted({n.encode("latin-1", "replace") for n in needles if len(n) >= RAW_NEEDLE_MIN})
+    overlap = max((len(p) for p in pats), default=1) - 1
+    found = 0
+    scanned = 0
+    for path in paths:
+        tail = b""
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(RAW_CHUNK), b""):
+                buf = tail + chunk
+                found += sum(1 for p in pats if p in buf)
+                tail = buf[-overlap:] if overlap else b""
+                scanned += len(chunk)
+    return Check(
+        name="no removed identifier in raw bytes",
+        passed=found == 0,
+        detail=f"{len(pats)} strings searched in {scanned} bytes" if not found else f"{found} found",
+    )
+
+
 def verify_slide(
     src: Path, dst: Path, *, needles: set[str], metadata_text: Iterable[str] = ()
 ) -> list[Check]:

@@ -81,3 +81,31 @@ def test_existing_output_replaced_atomically(work: Path) -> None:
     assert dst.stat().st_size > 1000 and cert.verified
     assert [p.name for p in dst.parent.iterdir()] == ["a.svs"]  # no temporary left
     assert (SLIDES / "CMU-1-Small-Region.svs").stat().st_size == src.stat().st_size
+
+
+def test_mrxs_refused_not_faked(work: Path) -> None:
+    src = work / "slide.mrxs"
+    src.write_text("[GENERAL]\nSLIDE_ID=JOHN_DOE_123\n")
+    with pytest.raises(DeidError, match="MRXS"):
+        deidentify(src, work.parent / "out" / "slide.mrxs", pseudonym="case-0016")
+    _assert_nothing_written(work.parent / "out")
+
+
+def test_dicom_file_output_inside_its_series_folder_refused(tmp_path: Path) -> None:
+    from tests.deid.conftest import make_dicom
+
+    src = make_dicom(tmp_path)
+    with pytest.raises(DeidError, match="inside the input"):
+        deidentify(src / "level-0-frames-0-30.dcm", src / "out", pseudonym="case-0017")
+    assert not (src / "out").exists()
+
+
+def test_verification_catches_a_leak(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If a format module lets an identifier through, verification refuses to publish the copy."""
+    import app.deid.tiff as tiff
+
+    monkeypatch.setattr(tiff, "APERIO_KEEP", tiff.APERIO_KEEP | {"Filename"})
+    src = make_svs(work / "JOHN_DOE_123.svs")  # the original file name is always searched for
+    with pytest.raises(DeidError, match="verification"):
+        deidentify(src, work.parent / "out" / "case-0018.svs", pseudonym="case-0018")
+    _assert_nothing_written(work.parent / "out")
