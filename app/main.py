@@ -35,7 +35,7 @@ def create_app() -> FastAPI:
 
 
 # Domain routers, in the order their issues add them.
-ROUTER_MODULES: list[str] = []
+ROUTER_MODULES: list[str] = ["app.analysis.router"]
 
 
 def _mount_frontend(app: FastAPI) -> None:
