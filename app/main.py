@@ -35,7 +35,7 @@ def create_app() -> FastAPI:
 
 
 # Domain routers, in the order their issues add them.
-ROUTER_MODULES: list[str] = ["app.analysis.router"]
+ROUTER_MODULES: list[str] = ["app.analysis.router", "app.clinical.router", "app.research.router"]
 
 
 def _mount_frontend(app: FastAPI) -> None:

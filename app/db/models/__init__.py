@@ -5,6 +5,7 @@ from app.db.models.alert import Alert, Notification
 from app.db.models.analysis import AnalysisJob, Glomerulus
 from app.db.models.audit import AuditEvent
 from app.db.models.case import Case
+from app.db.models.clinical import ClinicalFollowup, ClinicalRecord
 from app.db.models.enums import CaseState, GlomerulusStatus, JobState, Role, SlideStatus, Stain, TokenKind
 from app.db.models.institution import Institution
 from app.db.models.report import CaseAssessment, Comparison, Discrepancy, Report
@@ -25,6 +26,8 @@ __all__ = [
     "Base",
     "Case",
     "CaseState",
+    "ClinicalFollowup",
+    "ClinicalRecord",
     "Glomerulus",
     "GlomerulusStatus",
     "Institution",

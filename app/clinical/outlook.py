@@ -1,0 +1,82 @@
+"""The proteinuria outlook of a case: gather the model's inputs, say what is missing, or predict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.clinical.glomerular import OXFORD_MIN_N, case_summary
+from app.clinical.schemas import OutlookInterval, OutlookOut
+from app.clinical.service import baseline_of, scoped_case
+from app.db.models import User
+from app.errors import DomainError
+from worker import proteinuria
+
+GENERIC_CAVEAT = (
+    "Research estimate of urinary protein 12 months after biopsy, for a population like the model's cohort; "
+    "treatment is not taken into account. It does not replace clinical judgement."
+)
+
+# Why an input can be missing, in words a clinician can act on.
+SOURCES = {
+    "age_years": "clinical data: age",
+    "female": "clinical data: sex",
+    "egfr": "clinical data: eGFR (needs serum creatinine, age ≥ 18 and sex)",
+    "systolic_bp_mmhg": "clinical data: systolic blood pressure",
+    "urinary_protein_g_day": "clinical data: urinary protein at biopsy",
+    "pct_global_sclerosis": "glomerular assessment: % global sclerosis (needs a finished analysis)",
+    "pct_crescent": "glomerular assessment: % crescents (needs a finished analysis)",
+    "oxford_m": f"glomerular assessment: Oxford M (needs ≥ {OXFORD_MIN_N} assessable glomeruli)",
+    "oxford_e": f"glomerular assessment: Oxford E (needs ≥ {OXFORD_MIN_N} assessable glomeruli)",
+    "oxford_s": f"glomerular assessment: Oxford S (needs ≥ {OXFORD_MIN_N} assessable glomeruli)",
+}
+
+
+class ModelUnavailableError(DomainError):
+    status_code = 503
+    code = "model_unavailable"
+
+
+def case_inputs(session: Session, case_id: int) -> tuple[dict[str, float | None], dict[str, Any]]:
+    """The model's named inputs for a case (None when unknown) and where the glomerular ones came from."""
+    rec = baseline_of(session, case_id)
+    summ = case_summary(session, case_id)
+    ox = summ.oxford() if summ else {"M": None, "E": None, "S": None}
+    values: dict[str, float | None] = {
+        "age_years": rec.age_years if rec else None,
+        "female": (1.0 if rec.sex == "female" else 0.0) if rec and rec.sex else None,
+        "egfr": rec.egfr if rec else None,
+        "systolic_bp_mmhg": rec.systolic_bp_mmhg if rec else None,
+        "urinary_protein_g_day": rec.urinary_protein if rec else None,
+        "pct_global_sclerosis": summ.pct_global_sclerosis if summ else None,
+        "pct_crescent": summ.pct_crescent if summ else None,
+        "oxford_m": ox["M"], "oxford_e": ox["E"], "oxford_s": ox["S"],
+    }
+    source = {"glomerular": None if summ is None else {
+        "slide_id": summ.slide_id, "analysis_job_id": summ.job_id, "stain": summ.stain,
+        "n_glomeruli": summ.n_glomeruli, "n_assessable": summ.n_assessable}}
+    if rec is not None and rec.urinary_protein_unit:
+        source["urinary_protein_unit"] = rec.urinary_protein_unit
+    return values, source
+
+
+def outlook(session: Session, *, user: User, case_id: int) -> OutlookOut:
+    """Prediction and interval, or ``computable: false`` with the missing inputs; never a guess."""
+    case = scoped_case(session, user, case_id)
+    try:
+        model = proteinuria.load()
+    except proteinuria.ModelUnavailable as exc:
+        raise ModelUnavailableError(f"The proteinuria model cannot be used: {exc}") from exc
+    values, source = case_inputs(session, case.id)
+    caveat = (str(model.card["caveat"]) + " " + GENERIC_CAVEAT) if model.synthetic else GENERIC_CAVEAT
+    base = dict(case_id=case.id, model=model.describe(), synthetic_cohort=model.synthetic, caveat=caveat,
+                inputs={**values, **source})
+    gaps = model.missing(values)
+    if gaps:
+        return OutlookOut(computable=False, missing=gaps, missing_detail=[SOURCES.get(g, g) for g in gaps], **base)
+    pred = model.predict(values)
+    base["inputs"]["warnings"] = pred.warnings
+    return OutlookOut(
+        computable=True, prediction_g_per_day=pred.value_g_day,
+        interval_g_per_day=OutlookInterval(low=pred.low_g_day, high=pred.high_g_day, level=pred.level), **base)
