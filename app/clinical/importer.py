@@ -182,24 +182,26 @@ def import_csv(session: Session, *, user: User, text: str) -> ImportOut:
             if row.case_number in seen_baseline:
                 row.errors.append(FieldError("case_number", "case_number: a second baseline row for this case"))
             seen_baseline.add(row.case_number)
+    # Every row is range-checked even when it already has errors, so one report lists all problems.
     for row in rows:  # baselines first: follow-up dates and eGFR depend on them
-        if row.kind != "baseline" or row.errors or row.case is None:
+        if row.kind != "baseline":
             continue
-        merged = merged_baseline(baseline_of(session, row.case.id), row.values)
+        merged = merged_baseline(baseline_of(session, row.case.id) if row.case else None, row.values)
         row.errors += check_values(merged, biopsy_date=merged["biopsy_date"])
-        planned[row.case_number] = merged
+        if row.case is not None:
+            planned[row.case_number] = merged
     for row in rows:
-        if row.kind != "followup" or row.case is None:
+        if row.kind != "followup":
             continue
-        base = planned.get(row.case_number) or merged_baseline(baseline_of(session, row.case.id), {})
+        base = planned.get(row.case_number) or merged_baseline(
+            baseline_of(session, row.case.id) if row.case else None, {})
         measured = row.values.get("measured_on")
         if measured is not None:
             key = (row.case_number, measured)
             if key in seen_followup:
                 row.errors.append(FieldError("measured_on", f"measured_on: a second follow-up on {measured.isoformat()}"))
             seen_followup.add(key)
-        if not row.errors:
-            row.errors += check_values(row.values, biopsy_date=base["biopsy_date"], measured_on=measured)
+        row.errors += check_values(row.values, biopsy_date=base["biopsy_date"], measured_on=measured)
 
     bad = [r for r in rows if r.errors]
     if bad:

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.clinical.factories import add_analysis, make_case, make_slide, standard_glomeruli
+from tests.clinical.test_clinical_api import BASELINE
+from tests.conftest import Person, login
+
+
+def test_cannot_predict_lists_missing_inputs(app_client: TestClient, users: dict[str, Person]) -> None:
+    cid = make_case("H1", "H1-0001")
+    login(app_client, users["path1"])
+    r = app_client.get(f"/api/cases/{cid}/proteinuria-outlook")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["computable"] is False and body["prediction_g_per_day"] is None and body["interval_g_per_day"] is None
+    assert "pct_global_sclerosis" in body["missing"] and "egfr" in body["missing"]
+    assert body["synthetic_cohort"] is True and "SYNTHETIC" in body["caveat"]
+    # Clinical data alone is not enough: the glomerular assessment is still missing.
+    app_client.put(f"/api/cases/{cid}/clinical", json=BASELINE)
+    body = app_client.get(f"/api/cases/{cid}/proteinuria-outlook").json()
+    assert body["computable"] is False
+    assert set(body["missing"]) == {"pct_global_sclerosis", "pct_crescent", "oxford_m", "oxford_e", "oxford_s"}
+
+
+def test_too_few_glomeruli_for_oxford_cannot_predict(app_client: TestClient, users: dict[str, Person]) -> None:
+    cid = make_case("H1", "H1-0002")
+    add_analysis(make_slide(cid), standard_glomeruli(6, gs=1))
+    login(app_client, users["path1"])
+    app_client.put(f"/api/cases/{cid}/clinical", json=BASELINE)
+    body = app_client.get(f"/api/cases/{cid}/proteinuria-outlook").json()
+    assert body["computable"] is False and body["missing"] == ["oxford_m", "oxford_e", "oxford_s"]
+    assert body["inputs"]["pct_global_sclerosis"] == round(100 / 6, 1)
+
+
+def test_prediction_uses_latest_succeeded_analysis(app_client: TestClient, users: dict[str, Person]) -> None:
+    cid = make_case("H1", "H1-0003")
+    slide = make_slide(cid)
+    add_analysis(slide, standard_glomeruli(12, gs=0))
+    add_analysis(slide, standard_glomeruli(12, gs=3, crescents=2))  # newer: this one counts
+    add_analysis(slide, standard_glomeruli(12, gs=12), state="failed")  # failed: ignored
+    login(app_client, users["path1"])
+    app_client.put(f"/api/cases/{cid}/clinical", json=BASELINE)
+    body = app_client.get(f"/api/cases/{cid}/proteinuria-outlook").json()
+    assert body["computable"] is True, body
+    iv = body["interval_g_per_day"]
+    assert iv["low"] <= body["prediction_g_per_day"] <= iv["high"] and iv["level"] == 0.8
+    assert body["inputs"]["pct_global_sclerosis"] == 25.0 and body["inputs"]["pct_crescent"] == round(200 / 12, 1)
+    assert body["inputs"]["oxford_s"] == 1 and body["inputs"]["glomerular"]["n_assessable"] == 12
+    assert body["model"]["version"].endswith("+synthetic") and body["model"]["synthetic_cohort"] is True
+    assert "SYNTHETIC" in body["caveat"]
