@@ -1,0 +1,1 @@
+"""Cases: one biopsy of one patient, known only by a pseudonymous number per institution."""
