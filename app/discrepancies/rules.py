@@ -226,9 +226,9 @@ def _categorical(
     reliability: Mapping[str, bool],
 ) -> Discrepancy | None:
     rep_raw: Scalar = getattr(report, spec.field)
-    if rep_raw is None or assessment.value is None:
+    if rep_raw is None:
         return None
-    ai_raw = spec.extract(assessment.value)
+    ai_raw = None if assessment.value is None else spec.extract(assessment.value)
     if spec.scheme is Scheme.diabetic_nephropathy:
         # No class from the AI still says "not IV" once N is met and global sclerosis was scored.
         scored = assessment.adequacy.met and Finding.global_sclerosis.value not in assessment.missing
