@@ -32,7 +32,9 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (100 * max(0.0, centre - half), 100 * min(1.0, centre + half))
+    lo = 0.0 if successes == 0 else 100 * max(0.0, centre - half)
+    hi = 100.0 if successes == n else 100 * min(1.0, centre + half)  # exact at the edges despite rounding
+    return (lo, hi)
 
 
 def _label(v: Hashable) -> str:
