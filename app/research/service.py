@@ -105,7 +105,7 @@ def export(session: Session, *, user: User, date_from: date | None, date_to: dat
            institution: str | None) -> tuple[bytes, str]:
     """Build the zip (bytes, file name) and audit it; the period filters on biopsy date, else case creation."""
     flt = resolve_filter(session, user=user, date_from=date_from, date_to=date_to, institution=institution)
-    codes = dict(session.execute(select(Institution.id, Institution.code)).tuples().all())
+    codes = {i: c for i, c in session.execute(select(Institution.id, Institution.code))}
     cases = list(session.execute(
         select(Case).where(Case.institution_id.in_(flt.institution_ids)).order_by(Case.id)).scalars())
     recs = {r.case_id: r for r in session.execute(
