@@ -3,7 +3,7 @@ import { useTranslation } from "react-i18next";
 import { useSearchParams } from "react-router";
 import type { Glomerulus, GlomStatus } from "../api/types";
 import { FINDINGS } from "../api/types";
-import { toOverlayItems } from "../viewer/overlay";
+import { setStrokeBatch, toOverlayItems } from "../viewer/overlay";
 import { SlideViewer, type SlideViewerHandle } from "../viewer/SlideViewer";
 import { ALL_STYLE_KEYS } from "../viewer/styles";
 
@@ -69,6 +69,7 @@ export function BenchOverlayPage() {
   const { t } = useTranslation();
   const [params] = useSearchParams();
   const n = Number(params.get("n") ?? 5000);
+  if (params.get("batch")) setStrokeBatch(Number(params.get("batch")));
   const slideId = params.get("slide");
   const width = 100_000, height = 80_000;
   const gloms = useMemo(() => syntheticGlomeruli(n, width, height), [n]);

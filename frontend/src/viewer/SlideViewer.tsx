@@ -29,7 +29,7 @@ export interface SlideViewerProps {
 
 declare global {
   interface Window {
-    __glomOverlay?: { draws: number; lastDrawMs: number; drawn: number; items: number; viewer: OpenSeadragon.Viewer | null };
+    __glomOverlay?: { draws: number; lastDrawMs: number; drawn: number; items: number; viewer: OpenSeadragon.Viewer | null; rerenders?: number };
   }
 }
 
@@ -56,6 +56,35 @@ export const SlideViewer = forwardRef<SlideViewerHandle, SlideViewerProps>(funct
     return { scale: (b.x - a.x) / 10000, tx: a.x, ty: a.y };
   };
 
+  // The overlay is rendered into an offscreen cache with a margin around the view; pure pans then cost one
+  // drawImage, and the outlines are re-rendered only on zoom, on a pan beyond the margin, or on a change.
+  const cacheRef = useRef<{ canvas: HTMLCanvasElement; t: ViewTransform; w: number; h: number; dpr: number; version: number; margin: number } | null>(null);
+  const versionRef = useRef(0);
+
+  const renderCache = (tr: ViewTransform, w: number, h: number, dpr: number): number => {
+    const p = propsRef.current;
+    let cache = cacheRef.current;
+    // While the zoom changes every frame, render just the view; once it holds still, render a margin for pans.
+    const zooming = !!cache && Math.abs(tr.scale / cache.t.scale - 1) > 1e-9;
+    const margin = zooming ? 0 : Math.round(Math.max(w, h) / 2);
+    const cw = Math.round((w + 2 * margin) * dpr), ch = Math.round((h + 2 * margin) * dpr);
+    const canvas = cache?.canvas ?? document.createElement("canvas");
+    if (canvas.width !== cw || canvas.height !== ch) {
+      canvas.width = cw;
+      canvas.height = ch;
+    }
+    const ctx = canvas.getContext("2d")!;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, cw, ch);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const shifted = { scale: tr.scale, tx: tr.tx + margin, ty: tr.ty + margin };
+    const stats = drawOverlay(ctx, gridRef.current, shifted, w + 2 * margin, h + 2 * margin, OVERLAY_STYLES, (s) => p.enabledStyles.has(s),
+      { selectedId: p.selectedId ?? null, highlighted: p.highlighted ?? null, dpr, raster: true });
+    cache = { canvas, t: tr, w, h, dpr, version: versionRef.current, margin };
+    cacheRef.current = cache;
+    return stats.drawn;
+  };
+
   const draw = () => {
     frameRef.current = null;
     const v = viewerRef.current;
@@ -78,11 +107,22 @@ export const SlideViewer = forwardRef<SlideViewerHandle, SlideViewerProps>(funct
     const tr = transform();
     if (!tr) return;
     const p = propsRef.current;
-    let drawn = 0;
-    if (p.overlayVisible) {
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      const stats = drawOverlay(ctx, gridRef.current, tr, w, h, OVERLAY_STYLES, (s) => p.enabledStyles.has(s), p.selectedId ?? null, p.highlighted ?? null);
-      drawn = stats.drawn;
+    const stats = (window.__glomOverlay ??= { draws: 0, lastDrawMs: 0, drawn: 0, items: 0, viewer: null, rerenders: 0 });
+    if (p.overlayVisible && gridRef.current.items.length) {
+      let c = cacheRef.current;
+      const dx = c ? tr.tx - c.t.tx : 0, dy = c ? tr.ty - c.t.ty : 0;
+      const reusable = c && c.version === versionRef.current && c.w === w && c.h === h && c.dpr === dpr
+        && Math.abs(tr.scale / c.t.scale - 1) < 1e-9 && Math.abs(dx) <= c.margin && Math.abs(dy) <= c.margin;
+      if (!reusable) {
+        stats.drawn = renderCache(tr, w, h, dpr);
+        stats.rerenders = (stats.rerenders ?? 0) + 1;
+        c = cacheRef.current!;
+      }
+      const m = c!.margin;
+      const sx = (m - (tr.tx - c!.t.tx)) * dpr, sy = (m - (tr.ty - c!.t.ty)) * dpr;
+      ctx.drawImage(c!.canvas, sx, sy, w * dpr, h * dpr, 0, 0, w * dpr, h * dpr);
+    } else {
+      stats.drawn = 0;
     }
     // HUD: written to the DOM directly, not through React state, to keep panning free of re-renders.
     const mag = magnification(tr.scale, p.mppX, p.objectivePower);
@@ -95,10 +135,8 @@ export const SlideViewer = forwardRef<SlideViewerHandle, SlideViewerProps>(funct
         barLabelRef.current.textContent = formatLength(bar.um);
       }
     }
-    const stats = (window.__glomOverlay ??= { draws: 0, lastDrawMs: 0, drawn: 0, items: 0, viewer: null });
     stats.draws++;
     stats.lastDrawMs = performance.now() - t0;
-    stats.drawn = drawn;
     stats.items = gridRef.current.items.length;
     stats.viewer = v;
   };
@@ -168,11 +206,13 @@ export const SlideViewer = forwardRef<SlideViewerHandle, SlideViewerProps>(funct
 
   useEffect(() => {
     gridRef.current = new SpatialGrid(props.items);
+    versionRef.current++;
     schedule();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [props.items]);
 
   useEffect(() => {
+    versionRef.current++;
     schedule();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [props.overlayVisible, props.enabledStyles, props.selectedId, props.highlighted, props.mppX]);

@@ -5,6 +5,7 @@
  */
 import type { Finding, Glomerulus, GlomStatus } from "../api/types";
 import { FINDINGS } from "../api/types";
+import { fillSquare, plotPolygon, rgbaU32, type RasterTarget } from "./raster";
 
 export interface Rect {
   x0: number;
@@ -206,8 +207,70 @@ export interface DrawStats {
   styles: number;
 }
 
-/** Outlines smaller than this on screen are drawn as a box: cheaper, and still visible. */
-const MIN_OUTLINE_PX = 6;
+/** Outlines smaller than this on screen are drawn as a filled marker: cheaper, and still visible. */
+export const MIN_OUTLINE_PX = 12;
+/** Below this median on-screen size a style is drawn solid and thinner. */
+const DASH_MIN_PX = 24;
+/** Outlines per stroke() call (see drawOverlay). */
+export let STROKE_BATCH = 1;
+export function setStrokeBatch(n: number): void {
+  STROKE_BATCH = n;
+}
+/** Level of detail: about one vertex per this many screen pixels of outline diameter. */
+const PX_PER_VERTEX = 3;
+
+function medianScreenSize(items: OverlayItem[], list: number[], scale: number): number {
+  if (!list.length) return 0;
+  const it = items[list[list.length >> 1]!]!;
+  return Math.max(it.bbox.x1 - it.bbox.x0, it.bbox.y1 - it.bbox.y0) * scale;
+}
+
+/** Vertex stride so that an outline `screenSize` px across keeps about one vertex per PX_PER_VERTEX px. */
+export function lodStride(n: number, screenSize: number): number {
+  const target = Math.max(6, Math.ceil(screenSize / PX_PER_VERTEX));
+  return n > target ? Math.floor(n / target) : 1;
+}
+
+/** Add one closed outline to the current path, skipping vertices that would fall within a few pixels. */
+export function tracePolygon(ctx: CanvasRenderingContext2D, p: Float64Array, scale: number, tx: number, ty: number, screenSize: number): number {
+  const n = p.length >> 1;
+  const stride = lodStride(n, screenSize);
+  ctx.moveTo(p[0]! * scale + tx, p[1]! * scale + ty);
+  let drawn = 1;
+  for (let v = stride; v < n; v += stride) {
+    ctx.lineTo(p[2 * v]! * scale + tx, p[2 * v + 1]! * scale + ty);
+    drawn++;
+  }
+  ctx.closePath();
+  return drawn;
+}
+
+/** Outlines up to this size on screen (CSS px) go through the software rasteriser when it is enabled. */
+export const RASTER_MAX_PX = 40;
+
+const imageDataCache = new WeakMap<object, ImageData>();
+
+function rasterTarget(ctx: CanvasRenderingContext2D): { img: ImageData; target: RasterTarget } | null {
+  if (typeof ctx.createImageData !== "function" || typeof ctx.putImageData !== "function") return null;
+  const w = ctx.canvas.width, h = ctx.canvas.height;
+  let img = imageDataCache.get(ctx.canvas);
+  if (!img || img.width !== w || img.height !== h) {
+    img = ctx.createImageData(w, h);
+    imageDataCache.set(ctx.canvas, img);
+  }
+  const buf = new Uint32Array(img.data.buffer);
+  buf.fill(0);
+  return { img, target: { buf, width: w, height: h } };
+}
+
+export interface DrawOptions {
+  selectedId?: number | null;
+  highlighted?: ReadonlySet<number> | null;
+  /** Device pixel ratio the context's transform applies (needed by the software rasteriser). */
+  dpr?: number;
+  /** Plot small outlines in a pixel buffer (fast without a GPU); the canvas must be cleared first. */
+  raster?: boolean;
+}
 
 /**
  * Draw the visible, enabled items. The context is expected to be in CSS pixels (caller applies the
@@ -221,14 +284,16 @@ export function drawOverlay(
   height: number,
   styles: Record<string, StrokeStyle>,
   enabled: (style: StyleKey) => boolean,
-  selectedId: number | null = null,
-  highlighted: ReadonlySet<number> | null = null,
+  opts: DrawOptions = {},
 ): DrawStats {
+  const { selectedId = null, highlighted = null, dpr = 1 } = opts;
   const idx = grid.query(visibleImageRect(t, width, height, 4));
   const byStyle = new Map<StyleKey, number[]>();
   let drawn = 0;
+  let selected: OverlayItem | null = null;
   for (const i of idx) {
     const it = grid.items[i]!;
+    if (it.id === selectedId) selected = it;
     if (!enabled(it.style)) continue;
     let list = byStyle.get(it.style);
     if (!list) byStyle.set(it.style, (list = []));
@@ -236,26 +301,56 @@ export function drawOverlay(
     drawn++;
   }
   const { scale, tx, ty } = t;
-  ctx.lineJoin = "round";
-  let selected: OverlayItem | null = null;
+  const raster = opts.raster ? rasterTarget(ctx) : null;
+  const large = new Map<StyleKey, number[]>();
+  // Pass 1: markers and small outlines (into the pixel buffer if enabled, else as canvas paths).
   for (const [style, list] of byStyle) {
     const s = styles[style] ?? { color: "#e0e0e0" };
-    ctx.strokeStyle = s.color;
-    ctx.lineWidth = s.width ?? 2;
-    ctx.setLineDash(s.dash ?? []);
-    ctx.beginPath();
+    const big: number[] = [];
+    large.set(style, big);
+    const color = raster ? rgbaU32(s.color) : 0;
+    const dash = s.dash ? Math.round(s.dash[0]! * dpr) : 0;
     for (const i of list) {
       const it = grid.items[i]!;
-      if (it.id === selectedId) selected = it;
       const w = (it.bbox.x1 - it.bbox.x0) * scale, h = (it.bbox.y1 - it.bbox.y0) * scale;
-      if (w < MIN_OUTLINE_PX && h < MIN_OUTLINE_PX) {
-        ctx.rect(it.bbox.x0 * scale + tx, it.bbox.y0 * scale + ty, Math.max(w, 2), Math.max(h, 2));
-        continue;
+      const size = Math.max(w, h);
+      if (size < MIN_OUTLINE_PX) {
+        // Zoomed far out an outline is a smudge; a small filled square marks the spot.
+        const d = Math.min(Math.max(size * 0.6, 3), 7);
+        const cx = (it.bbox.x0 + it.bbox.x1) * 0.5 * scale + tx, cy = (it.bbox.y0 + it.bbox.y1) * 0.5 * scale + ty;
+        if (raster) fillSquare(raster.target, cx * dpr, cy * dpr, d * dpr, color);
+        else {
+          ctx.fillStyle = s.color;
+          ctx.fillRect(cx - d / 2, cy - d / 2, d, d);
+        }
+      } else if (raster && size <= RASTER_MAX_PX) {
+        plotPolygon(raster.target, it.pts, scale * dpr, tx * dpr, ty * dpr, lodStride(it.pts.length >> 1, size * dpr), color, size >= DASH_MIN_PX ? dash : 0);
+      } else big.push(i);
+    }
+  }
+  if (raster) ctx.putImageData(raster.img, 0, 0);
+  // Pass 2: larger outlines as antialiased canvas paths, dashed where the style says so.
+  ctx.lineJoin = "bevel";
+  for (const [style, list] of large) {
+    if (!list.length) continue;
+    const s = styles[style] ?? { color: "#e0e0e0" };
+    ctx.strokeStyle = s.color;
+    const small = medianScreenSize(grid.items, list, scale) < DASH_MIN_PX;
+    ctx.lineWidth = (s.width ?? 2) * (small ? 0.75 : 1);
+    ctx.setLineDash(small ? [] : (s.dash ?? []));
+    ctx.beginPath();
+    let inBatch = 0;
+    for (const i of list) {
+      const it = grid.items[i]!;
+      const w = (it.bbox.x1 - it.bbox.x0) * scale, h = (it.bbox.y1 - it.bbox.y0) * scale;
+      tracePolygon(ctx, it.pts, scale, tx, ty, Math.max(w, h));
+      // Stroke in small batches: a software rasteriser scans a path's whole bounding box, so one path
+      // spanning the screen costs far more than many compact ones.
+      if (++inBatch >= STROKE_BATCH) {
+        ctx.stroke();
+        ctx.beginPath();
+        inBatch = 0;
       }
-      const p = it.pts;
-      ctx.moveTo(p[0]! * scale + tx, p[1]! * scale + ty);
-      for (let k = 2; k + 1 < p.length; k += 2) ctx.lineTo(p[k]! * scale + tx, p[k + 1]! * scale + ty);
-      ctx.closePath();
     }
     ctx.stroke();
   }
