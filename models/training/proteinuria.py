@@ -124,7 +124,10 @@ def predict_numpy(f: Fit, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     t = transform(x)
     mu = t @ f.beta + f.b0
     sc = np.exp(t @ f.gamma + f.g0)
-    back = lambda z: np.maximum(np.exp(z) - OFFSET, 0.0)  # noqa: E731
+
+    def back(z: np.ndarray) -> np.ndarray:
+        return np.maximum(np.exp(z) - OFFSET, 0.0)
+
     return back(mu), back(mu + f.q_lo * sc), back(mu + f.q_hi * sc)
 
 
@@ -137,7 +140,9 @@ def build_onnx(f: Fit, *, version: str) -> bytes:
     j = [n for n, _, _ in INPUTS].index(LOG_INPUT)
     mask = np.zeros(k, dtype=bool)
     mask[j] = True
-    c = lambda name, arr: numpy_helper.from_array(np.asarray(arr), name)  # noqa: E731
+    def c(name: str, arr: Any) -> Any:
+        return numpy_helper.from_array(np.asarray(arr), name)
+
     inits = [
         c("mask", mask),
         c("offset", np.array(OFFSET, dtype=np.float32)),

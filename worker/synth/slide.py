@@ -66,7 +66,8 @@ def _tiles(
             bx0, by0 = int(rx0 // bs), int(ry0 // bs)
             bx1, by1 = int(math.ceil(rx1 / bs)) + 1, int(math.ceil(ry1 / bs)) + 1
             if not tissue_blocks[by0:by1, bx0:bx1].any():
-                yield glass.copy() if ds >= 8 else None
+                # tifffile infers the dtype from the first item, so that one is never sparse
+                yield glass.copy() if ds >= 8 or (tx == 0 and ty == 0) else None
                 continue
             if s_scale == 1.0:
                 sx0, sy0 = x0, y0

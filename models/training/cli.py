@@ -1,0 +1,61 @@
+"""`glomcheck train detector|classifier`: train from scratch with torch (train extra) and export ONNX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+REPO_MODELS = Path(__file__).resolve().parents[1]
+
+
+@click.group()
+def train() -> None:
+    """Train the glomerulus models (needs `pip install glomcheck[train]`)."""
+
+
+@train.command()
+@click.argument("slides", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=REPO_MODELS / "glom_detector",
+              show_default=True)
+@click.option("--steps", type=int, default=500, show_default=True)
+@click.option("--batch", type=int, default=12, show_default=True)
+@click.option("--per-slide", type=int, default=120, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True)
+def detector(slides: tuple[Path, ...], out: Path, steps: int, batch: int, per_slide: int, seed: int, threads: int) -> None:
+    """Train the detector on SLIDES (files or folders; each slide with a same-named QuPath .geojson)."""
+    from models.training.detector import train_detector
+
+    train_detector(list(slides), out, steps=steps, batch=batch, per_slide=per_slide, seed=seed, threads=threads,
+                   log=click.echo)
+
+
+@train.command()
+@click.option("--slides", "slides", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Slides (or folders) with QuPath .geojson carrying finding labels.")
+@click.option("--crops", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Real crops laid out like shared/data/glomeruli (global sclerosis labels).")
+@click.option("--train-centre", multiple=True, help="Centres of --crops used for training (default: all but --val-centre).")
+@click.option("--val-centre", multiple=True, help="Centres of --crops kept apart to choose thresholds.")
+@click.option("--val-slides", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Held-out slides for the synthetic findings' thresholds and metrics.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=REPO_MODELS / "glom_classifier",
+              show_default=True)
+@click.option("--epochs", type=int, default=30, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--no-export", is_flag=True, help="Train and report only (e.g. the reverse centre direction).")
+def classifier(slides: tuple[Path, ...], crops: Path | None, train_centre: tuple[str, ...], val_centre: tuple[str, ...],
+               val_slides: tuple[Path, ...], out: Path, epochs: int, seed: int, threads: int, no_export: bool) -> None:
+    """Train the multi-label glomerulus classifier; thresholds are chosen on the held-out centre/slides."""
+    from models.training.classifier import train_classifier
+
+    train_classifier(slides=list(slides), crops=crops, train_centres=set(train_centre), val_centres=set(val_centre),
+                     val_slides=list(val_slides), out_dir=out, epochs=epochs, seed=seed, threads=threads,
+                     export=not no_export, log=click.echo)
+
+
+from models.training.proteinuria import proteinuria as _proteinuria  # noqa: E402  (numpy only, no torch)
+
+train.add_command(_proteinuria)

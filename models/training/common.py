@@ -1,0 +1,97 @@
+"""Shared training helpers: augmentation, ONNX export, torch↔ORT agreement check, card writing."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+MEAN = [0.5, 0.5, 0.5]
+STD = [0.25, 0.25, 0.25]
+
+
+def setup_torch(threads: int = 2, seed: int = 0) -> None:
+    """Bound CPU use (the machine is shared) and seed everything."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def to_tensor(batch_nhwc: NDArray[np.uint8]) -> torch.Tensor:
+    """uint8 NHWC → normalised float NCHW, exactly as the serving code does from the card."""
+    x = torch.from_numpy(np.ascontiguousarray(batch_nhwc)).float().div_(255.0)
+    x = (x - torch.tensor(MEAN)) / torch.tensor(STD)
+    return x.permute(0, 3, 1, 2).contiguous()
+
+
+def augment(x: torch.Tensor, y: torch.Tensor | None, gen: torch.Generator, *, stain: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Dihedral flips/rotations and stain augmentation on a normalised batch.
+
+    Stain augmentation perturbs optical density per channel (gain 0.7–1.3 with channel mixing)
+    plus brightness, so thresholds transfer across labs and stains.
+    """
+    if torch.rand(1, generator=gen).item() < 0.5:
+        x = torch.flip(x, [3])
+        y = torch.flip(y, [-1]) if y is not None else None
+    if torch.rand(1, generator=gen).item() < 0.5:
+        x = torch.flip(x, [2])
+        y = torch.flip(y, [-2]) if y is not None else None
+    k = int(torch.randint(0, 4, (1,), generator=gen).item())
+    if k:
+        x = torch.rot90(x, k, [2, 3])
+        y = torch.rot90(y, k, [-2, -1]) if y is not None else None
+    if stain:
+        n = x.shape[0]
+        rgb = (x * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)).clamp(1 / 255, 1)
+        od = -torch.log(rgb)
+        mix = torch.eye(3).expand(n, 3, 3) + 0.12 * torch.randn(n, 3, 3, generator=gen)
+        gain = 0.7 + 0.6 * torch.rand(n, 3, 1, generator=gen)
+        od = torch.einsum("nij,njhw->nihw", mix * gain, od).clamp(min=0)
+        rgb = torch.exp(-od) * (0.9 + 0.2 * torch.rand(n, 1, 1, 1, generator=gen))
+        rgb = rgb + 0.02 * torch.randn(rgb.shape, generator=gen)
+        x = (rgb.clamp(0, 1) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    return x.contiguous(), (y.contiguous() if y is not None else None)
+
+
+def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, *, spatial_dynamic: bool) -> None:
+    """Export an eval-mode model to ONNX (opset 17; batch, and optionally H/W, dynamic)."""
+    model.eval()
+    axes: dict[int, str] = {0: "batch"}
+    if spatial_dynamic:
+        axes.update({2: "height", 3: "width"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        model, (example,), str(path), input_names=["input"], output_names=["logits"],
+        dynamic_axes={"input": axes, "logits": {0: "batch", **({2: "oh", 3: "ow"} if spatial_dynamic else {})}},
+        opset_version=17, dynamo=False,
+    )
+
+
+def torch_ort_max_diff(model: torch.nn.Module, onnx_path: Path, example: torch.Tensor) -> float:
+    """Largest absolute difference between torch and onnxruntime outputs on `example`."""
+    import onnxruntime as ort
+
+    model.eval()
+    with torch.no_grad():
+        ref = model(example).numpy()
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {"input": example.numpy()})[0]
+    return float(np.abs(out - ref).max())
+
+
+def write_card(model_dir: Path, card: dict[str, Any]) -> None:
+    """Write card.json with the ONNX file's SHA-256 and size."""
+    from worker.pipeline.models import sha256_file
+
+    onnx = model_dir / "model.onnx"
+    card = dict(card)
+    card["file"] = "model.onnx"
+    card["sha256"] = sha256_file(onnx)
+    card["size_bytes"] = onnx.stat().st_size
+    card.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    (model_dir / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")

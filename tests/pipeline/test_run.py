@@ -1,0 +1,101 @@
+"""The slide pipeline end to end on small synthetic slides, with the shipped ONNX models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from click.testing import CliRunner
+
+from app.slides.reader import SlideReader, SlideReadError
+from worker.evaluation.detection import evaluate_prediction
+from worker.pipeline.run import PipelineCancelled, analyze_slide_file
+
+STATUSES = {"normal", "abnormal", "indeterminate", "not_assessable"}
+
+
+@pytest.fixture(scope="module")
+def result(synth_tiff: Path) -> dict:
+    stages: list[tuple[str, float]] = []
+    with SlideReader(synth_tiff) as r:
+        res = analyze_slide_file(r, progress=lambda s, f: stages.append((s, f)))
+    d = json.loads(json.dumps(res.to_dict()))  # must be JSON-serialisable
+    d["_stages"] = stages
+    return d
+
+
+def test_result_shape(result: dict) -> None:
+    assert result["glomeruli"], "no glomeruli found on a slide that has several"
+    g = result["glomeruli"][0]
+    assert set(g) >= {"id", "polygon_px", "bbox_px", "score", "findings", "status", "flags", "area_um2"}
+    assert g["status"] in STATUSES
+    x0, y0, x1, y1 = g["bbox_px"]
+    assert x1 > x0 and y1 > y0
+    assert 5_000 < g["area_um2"] < 80_000  # 80–320 µm glomeruli
+    assert len(g["findings"]) == 9 and all(0 <= p <= 1 for p in g["findings"].values())
+    assert {m["name"] for m in result["models"]} == {"glom_detector", "glom_classifier"}
+    assert all(m["sha256"] and m["version"] for m in result["models"])
+    for k in ("tissue", "detection", "classification", "total"):
+        assert result["timings_s"][k] >= 0
+    stages = {s for s, _ in result["_stages"]}
+    assert {"tissue", "detection", "classification"} <= stages
+
+
+def test_detects_synthetic_glomeruli_without_duplicates(result: dict, synth_tiff: Path) -> None:
+    r = evaluate_prediction(result, synth_tiff.with_suffix(".geojson"))
+    det = r["detection"]
+    assert det["duplicates"] == 0
+    assert det["f1"] >= 0.8, det
+
+
+def test_missing_mpp_is_a_clear_error_unless_supplied(tmp_path: Path, synth_tiff: Path) -> None:
+    with SlideReader(synth_tiff) as r:
+        arr = r.read_region((0, 0), 2, r.level_dimensions[2])  # 1 µm/px
+    p = tmp_path / "nompp.tiff"
+    tifffile.imwrite(p, arr, tile=(256, 256), photometric="rgb", compression="jpeg", metadata=None)
+    with SlideReader(p) as r:
+        assert r.mpp is None
+        with pytest.raises(SlideReadError, match="µm/px"):
+            analyze_slide_file(r)
+        res = analyze_slide_file(r, mpp_override=1.0)
+        assert res.slide["mpp_source"] == "override"
+        assert res.glomeruli
+
+
+def test_cancel(synth_tiff: Path) -> None:
+    with SlideReader(synth_tiff) as r, pytest.raises(PipelineCancelled):
+        analyze_slide_file(r, should_cancel=lambda: True)
+
+
+def test_cli_analyze_and_evaluate(tmp_path: Path, synth_tiff: Path) -> None:
+    from worker.evaluation.cli import evaluate
+    from worker.pipeline.cli import analyze
+
+    runner = CliRunner()
+    gj = tmp_path / "out.geojson"
+    res = runner.invoke(analyze, [str(synth_tiff), "--json", "--geojson", str(gj)])
+    assert res.exit_code == 0, res.output
+    pred = tmp_path / "pred.json"
+    pred.write_text(res.output)
+    d = json.loads(res.output)
+    assert set(d) >= {"slide", "glomeruli", "timings_s", "models"}
+    feats = json.loads(gj.read_text())["features"]
+    assert len(feats) == len(d["glomeruli"])
+    assert feats[0]["properties"]["classification"]["name"] == "Glomerulus"
+    res = runner.invoke(evaluate, [str(pred), str(synth_tiff.with_suffix(".geojson"))])
+    assert res.exit_code == 0, res.output
+    last = json.loads(res.output.strip().splitlines()[-1])
+    assert {"precision", "recall", "f1", "duplicates"} <= set(last)
+
+
+def test_cli_analyze_refuses_missing_mpp(tmp_path: Path) -> None:
+    from worker.pipeline.cli import analyze
+
+    p = tmp_path / "plain.tiff"
+    tifffile.imwrite(p, np.full((512, 512, 3), 200, np.uint8), tile=(256, 256), photometric="rgb", metadata=None)
+    res = CliRunner().invoke(analyze, [str(p)])
+    assert res.exit_code != 0
+    assert "µm/px" in res.output

@@ -1,0 +1,48 @@
+"""Session-wide synthetic slides for tests/synth, tests/pipeline and tests/models (made once per process)."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("GLOMCHECK_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+
+
+@lru_cache(maxsize=None)
+def _workdir() -> Path:
+    d = Path(tempfile.mkdtemp(prefix="glomcheck-synth-"))
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
+@lru_cache(maxsize=None)
+def make_test_slide(name: str, seed: int, stain: str = "pas", fmt: str = "tiff") -> Path:
+    """A small one-section synthetic slide (2.4 mm core), generated once per test process."""
+    from worker.synth import make_slide
+
+    path, _ = make_slide(_workdir() / name, seed=seed, stain=stain, fmt=fmt)  # type: ignore[arg-type]
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED / "glomeruli" / "labels.csv").exists():
+        pytest.fail(f"shared data not found at {SHARED} (set GLOMCHECK_SHARED_DATA)", pytrace=False)
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def synth_tiff() -> Path:
+    return make_test_slide("s11.tiff", 11, "pas", "tiff")
+
+
+@pytest.fixture(scope="session")
+def synth_svs() -> Path:
+    return make_test_slide("s21.svs", 21, "he", "svs")

@@ -1,0 +1,1 @@
+"""Evaluation of detections and classifications against ground truth (torch-free)."""

@@ -1,0 +1,105 @@
+"""`glomcheck evaluate` and `glomcheck evaluate-crops`; each ends with one JSON line of headline figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _classifier_thresholds(models_dir: Path | None) -> dict[str, Any]:
+    from worker.pipeline.models import CLASSIFIER, MODELS_DIR, read_card
+
+    try:
+        return dict(read_card((models_dir or MODELS_DIR) / CLASSIFIER)["thresholds"])
+    except Exception:  # noqa: BLE001 - evaluation still works with 0.5 cuts
+        return {}
+
+
+@click.command()
+@click.argument("pred", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("truth", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--fields", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Instead: score the detector on real fields (images/ + masks/, e.g. shared/data/fields/aidpath-pas).")
+@click.option("--field-mpp", type=float, default=0.5, show_default=True, help="µm/px of the --fields images.")
+@click.option("--models-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None)
+def evaluate(pred: Path | None, truth: Path | None, fields: Path | None, field_mpp: float, models_dir: Path | None) -> None:
+    """Detection P/R/F1 at IoU ≥ 0.5 and per-finding AUC/F1 of PRED.json (from `analyze --json`) vs TRUTH.geojson."""
+    if fields is not None:
+        from worker.evaluation.fields import evaluate_fields
+        from worker.pipeline.models import DETECTOR, load_model
+
+        det = load_model(DETECTOR, models_dir=models_dir)
+        r = evaluate_fields(fields, det, field_mpp=field_mpp)
+        for row in r["per_field"]:
+            click.echo(f"{row['field']:>12}  truth {row['n_truth']}  pred {row['n_pred']}  "
+                       f"tp {row['tp']} fp {row['fp']} fn {row['fn']}")
+        click.echo(f"fields: {r['fields']}  precision {r['precision']:.3f}  recall {r['recall']:.3f}  F1 {r['f1']:.3f} "
+                   f"(edge-cut glomeruli = don't care: {r['dont_care']})")
+        click.echo(json.dumps({"task": "detection_fields", "precision": r["precision"], "recall": r["recall"],
+                               "f1": r["f1"], "tp": r["tp"], "fp": r["fp"], "fn": r["fn"],
+                               "detector": det.describe()["version"]}))
+        return
+    if pred is None or truth is None:
+        raise click.UsageError("give PRED.json and TRUTH.geojson, or --fields DIR")
+    from worker.evaluation.detection import evaluate_prediction
+
+    d = json.loads(pred.read_text())
+    r = evaluate_prediction(d, truth, thresholds=_classifier_thresholds(models_dir))
+    det = r["detection"]
+    click.echo(f"detection @IoU≥0.5: precision {det['precision']:.3f} recall {det['recall']:.3f} F1 {det['f1']:.3f} "
+               f"(tp {det['tp']} fp {det['fp']} fn {det['fn']} duplicates {det['duplicates']}, mean IoU {det['mean_iou']})")
+    for k, v in r["findings"].items():
+        click.echo(f"  {k:<32} n {v['n']:3d} pos {v['n_pos']:3d}  AUC {v['auc']}  F1@t_hi {v['f1']}")
+    head = {"task": "detection", "precision": det["precision"], "recall": det["recall"], "f1": det["f1"],
+            "duplicates": det["duplicates"], "n_truth": det["n_truth"],
+            "auc": {k: v["auc"] for k, v in r["findings"].items()}}
+    click.echo(json.dumps(head))
+
+
+@click.command("evaluate-crops")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--models-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None)
+def evaluate_crops(directory: Path, models_dir: Path | None) -> None:
+    """Classify crops laid out like shared/data/glomeruli; global sclerosis per centre and overall."""
+    import numpy as np
+
+    from models.training.data import read_crop_folder
+    from worker.evaluation.crops import crop_inputs
+    from worker.evaluation.metrics import auc, balanced_accuracy, calibration, confusion
+    from worker.pipeline.models import CLASSIFIER, load_model
+    from worker.pipeline.run import classify_crops
+
+    cls = load_model(CLASSIFIER, models_dir=models_dir)
+    recs = read_crop_folder(directory)
+    if not recs:
+        raise click.ClickException(f"no crops found under {directory}")
+    X = crop_inputs([r.image for r in recs], mpp=float(cls.card["input"]["mpp"]), size=int(cls.card["input"]["crop"]))
+    j = list(cls.card["classes"]).index("global_sclerosis")
+    p = classify_crops(cls, X)[:, j].astype(np.float64)
+    y = np.asarray([r.gs for r in recs], np.float64)
+    th = cls.card["thresholds"]["global_sclerosis"]
+    out: dict[str, Any] = {}
+    groups = sorted({r.centre for r in recs}) + ["overall"]
+    for g in groups:
+        m = np.asarray([g == "overall" or r.centre == g for r in recs])
+        yy, pp = y[m], p[m]
+        a = auc(yy, pp)
+        ba = balanced_accuracy(yy, pp >= float(th["t_hi"]))
+        ba5 = balanced_accuracy(yy, pp >= 0.5)
+        indet = float(((pp >= th["t_lo"]) & (pp < th["t_hi"])).mean())
+        out[g] = {"n": int(m.sum()), "n_gs": int(yy.sum()), "auc": None if a is None else round(a, 4),
+                  "balanced_accuracy": None if ba is None else round(ba, 4),
+                  "balanced_accuracy_at_0.5": None if ba5 is None else round(ba5, 4),
+                  "indeterminate_fraction": round(indet, 4), "confusion_at_t_hi": confusion(yy, pp >= float(th["t_hi"])),
+                  "ece": calibration(yy, pp)["ece"]}
+        c = out[g]["confusion_at_t_hi"]
+        click.echo(f"{g:>8}: n {out[g]['n']:3d} (GS {out[g]['n_gs']:3d})  AUC {out[g]['auc']}  "
+                   f"balanced acc {out[g]['balanced_accuracy']} (at t_hi={th['t_hi']}; at 0.5: {out[g]['balanced_accuracy_at_0.5']})  "
+                   f"confusion [[tn {c['tn']} fp {c['fp']}] [fn {c['fn']} tp {c['tp']}]]  ECE {out[g]['ece']}")
+    click.echo("note: crops whose slides/centre were used to train this model give optimistic figures; "
+               f"the card says the model trained on centre(s) {cls.card.get('training', {}).get('real_crop_train_centres')}.")
+    click.echo(json.dumps({"task": "global_sclerosis_crops", "classifier": cls.version,
+                           **{g: {k: out[g][k] for k in ("n", "auc", "balanced_accuracy")} for g in groups}}))

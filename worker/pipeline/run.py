@@ -1,0 +1,334 @@
+"""The slide pipeline: tissue → tiled detection → instances → crops → classification → statuses.
+
+Importable without Celery; the `analyze_slide` task only opens the reader and calls
+`analyze_slide_file`. Pixels are read on a background thread while onnxruntime runs, so reading
+overlaps inference.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+from shapely.geometry import Polygon
+
+from app.assessment.findings import Thresholds, glomerulus_status
+from app.slides.reader import SlideReader, SlideReadError
+from worker.evaluation.metrics import sigmoid
+from worker.pipeline.instances import Instance, ProbabilityCanvas, extract_instances
+from worker.pipeline.models import CLASSIFIER, DETECTOR, LoadedModel, load_model
+from worker.pipeline.tissue import Tile, compute_tissue_mask, tile_grid
+
+PIPELINE_VERSION = "1.0.0"
+Progress = Callable[[str, float], None]
+
+
+class PipelineCancelled(Exception):
+    """`should_cancel()` returned True; no partial result is returned."""
+
+
+@dataclass
+class PipelineResult:
+    """What one analysis produced; `to_dict()` is JSON-serialisable.
+
+    Attributes:
+        slide: path, level-0 size (px), µm/px and where it came from, vendor, tissue fraction.
+        glomeruli: one dict per glomerulus: id, polygon_px (level 0), bbox_px [x0, y0, x1, y1],
+            score, findings {key: prob}, status, flags, area_um2, centroid_px.
+        timings_s: seconds per stage (tissue, detection, instances, classification, total) and the
+            read/compute split inside detection.
+        models: name, version, task, sha256, providers of each model used.
+    """
+
+    slide: dict[str, Any]
+    glomeruli: list[dict[str, Any]]
+    timings_s: dict[str, float]
+    models: list[dict[str, Any]]
+    pipeline_version: str = PIPELINE_VERSION
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@lru_cache(maxsize=8)
+def _cached_model(name: str, models_dir: str | None) -> LoadedModel:
+    return load_model(name, models_dir=Path(models_dir) if models_dir else None)
+
+
+def get_models(models_dir: Path | None = None) -> tuple[LoadedModel, LoadedModel]:
+    """The detector and classifier, verified and loaded once per process."""
+    key = str(models_dir) if models_dir else None
+    return _cached_model(DETECTOR, key), _cached_model(CLASSIFIER, key)
+
+
+def _tiles_reader(
+    reader: SlideReader, tiles: list[Tile], mpp0: float, mpp: float, size: int, out: "queue.Queue[Any]",
+    stop: threading.Event, stats: dict[str, float],
+) -> None:
+    """Producer: read each tile at `mpp`, pad to `size`² with white, and queue it."""
+    try:
+        for t in tiles:
+            if stop.is_set():
+                break
+            t0 = time.perf_counter()
+            img = reader.read_rect_mpp(t.x0, t.y0, t.w, t.h, mpp, mpp0=mpp0)
+            if img.shape[0] != size or img.shape[1] != size:
+                if abs(img.shape[0] - size) <= 2 and abs(img.shape[1] - size) <= 2:
+                    img = np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BILINEAR))
+                else:
+                    pad = np.full((size, size, 3), 255, np.uint8)
+                    pad[: min(size, img.shape[0]), : min(size, img.shape[1])] = img[:size, :size]
+                    img = pad
+            stats["read_s"] += time.perf_counter() - t0
+            out.put((t, img))
+    except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+        out.put(exc)
+    finally:
+        out.put(None)
+
+
+def _batches(q: "queue.Queue[Any]", n: int) -> Iterator[list[tuple[Tile, NDArray[np.uint8]]]]:
+    batch: list[tuple[Tile, NDArray[np.uint8]]] = []
+    while True:
+        item = q.get()
+        if item is None:
+            break
+        if isinstance(item, BaseException):
+            raise item
+        batch.append(item)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def detect(
+    reader: SlideReader,
+    det: LoadedModel,
+    *,
+    mpp0: float,
+    tissue_mask: Any,
+    batch_size: int = 4,
+    progress: Progress | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> tuple[NDArray[np.float32], float, dict[str, float]]:
+    """Run the detector over tissue tiles and stitch a slide-wide probability map.
+
+    Returns:
+        (probability map, its µm/px, stats with read_s / infer_s / tiles).
+    """
+    card = det.card
+    mpp = float(card["input"]["mpp"])
+    size = int(card["input"]["tile"])
+    stride = int(card["input"]["stride"])
+    ostride = int(card["output"]["stride"])
+    trim = int(card["output"]["trim"])
+    out_mpp = mpp * ostride
+    w0, h0 = reader.dimensions
+    tile_px0 = max(1, round(size * mpp / mpp0))
+    stride_px0 = max(1, round(stride * mpp / mpp0))
+    tiles = tile_grid(tissue_mask, slide_size=(w0, h0), tile_px0=tile_px0, stride_px0=stride_px0)
+    mw, mh = math.ceil(w0 * mpp0 / out_mpp), math.ceil(h0 * mpp0 / out_mpp)
+    canvas = ProbabilityCanvas(mw, mh)
+    stats = {"read_s": 0.0, "infer_s": 0.0, "tiles": float(len(tiles))}
+    q: queue.Queue[Any] = queue.Queue(maxsize=batch_size * 3)
+    stop = threading.Event()
+    th = threading.Thread(target=_tiles_reader, args=(reader, tiles, mpp0, mpp, size, q, stop, stats), daemon=True)
+    th.start()
+    done = 0
+    try:
+        for batch in _batches(q, batch_size):
+            if should_cancel is not None and should_cancel():
+                raise PipelineCancelled("analysis cancelled")
+            t0 = time.perf_counter()
+            logits = det.run(np.stack([img for _, img in batch]))
+            stats["infer_s"] += time.perf_counter() - t0
+            probs = sigmoid(logits[:, 0])
+            for (t, _), p in zip(batch, probs):
+                canvas.add(p, round(t.x0 * mpp0 / out_mpp), round(t.y0 * mpp0 / out_mpp), trim)
+            done += len(batch)
+            if progress is not None:
+                progress("detection", done / max(1, len(tiles)))
+    finally:
+        stop.set()
+        while th.is_alive():  # drain so the producer can finish
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                th.join(0.01)
+    return canvas.result(), out_mpp, stats
+
+
+def classify_crops(cls: LoadedModel, crops: NDArray[np.uint8], batch_size: int = 32) -> NDArray[np.float32]:
+    """Per-finding probabilities (N, n_classes) for crops at the classifier's µm/px."""
+    outs = [sigmoid(cls.run(crops[i : i + batch_size])) for i in range(0, len(crops), batch_size)]
+    return np.concatenate(outs) if outs else np.zeros((0, len(cls.card["classes"])), np.float32)
+
+
+def read_crops(reader: SlideReader, centres: list[tuple[float, float]], *, mpp0: float, mpp: float, size: int) -> NDArray[np.uint8]:
+    """`size`² crops at `mpp` centred on level-0 points (white beyond the slide)."""
+    half = size * mpp / mpp0 / 2
+    out = np.empty((len(centres), size, size, 3), np.uint8)
+    for i, (cx, cy) in enumerate(centres):
+        img = reader.read_rect_mpp(int(round(cx - half)), int(round(cy - half)), int(round(2 * half)), int(round(2 * half)),
+                                   mpp, mpp0=mpp0)
+        if img.shape[:2] != (size, size):
+            img = np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BILINEAR))
+        out[i] = img
+    return out
+
+
+def _tissue_on_grid(mask: Any, shape: tuple[int, int], grid_px0: float) -> NDArray[np.bool_]:
+    """Nearest-neighbour resample of the tissue mask onto a grid of `grid_px0` level-0 px per cell."""
+    h, w = shape
+    ys = np.minimum(((np.arange(h) + 0.5) * grid_px0 / mask.downsample).astype(int), mask.mask.shape[0] - 1)
+    xs = np.minimum(((np.arange(w) + 0.5) * grid_px0 / mask.downsample).astype(int), mask.mask.shape[1] - 1)
+    return np.asarray(mask.mask[np.ix_(ys, xs)], bool)
+
+
+def analyze_slide_file(
+    reader: SlideReader,
+    *,
+    mpp_override: float | None = None,
+    progress: Progress | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    models_dir: Path | None = None,
+    batch_size: int = 4,
+) -> PipelineResult:
+    """Find and grade every glomerulus of an open slide.
+
+    Args:
+        reader: the open slide.
+        mpp_override: level-0 µm/px to use instead of (or when missing from) the file.
+        progress: called with (stage, fraction 0–1) as work advances.
+        should_cancel: polled between batches; True raises `PipelineCancelled`.
+        models_dir: folder holding `glom_detector/` and `glom_classifier/` (default: shipped models).
+        batch_size: detector tiles per onnxruntime call.
+
+    Raises:
+        SlideReadError: the slide states no µm/px and none was supplied.
+        ModelIntegrityError: a model file does not match its card's SHA-256.
+    """
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def report(stage: str, frac: float) -> None:
+        if progress is not None:
+            progress(stage, frac)
+
+    if mpp_override is not None:
+        if not (0.01 < mpp_override < 100):
+            raise SlideReadError(f"µm/px override {mpp_override} is not plausible")
+        mpp0, mpp_source = float(mpp_override), "override"
+    elif reader.mpp is not None:
+        mpp0, mpp_source = reader.mpp[0], "file"
+    else:
+        raise SlideReadError(
+            "The slide does not state its resolution (µm/px), so glomerulus sizes cannot be measured; "
+            "supply it explicitly (e.g. `glomcheck analyze SLIDE --mpp 0.25`)."
+        )
+    det, cls = get_models(models_dir)
+    timings["load_models"] = time.perf_counter() - t_start
+
+    t0 = time.perf_counter()
+    report("tissue", 0.0)
+    tmask = compute_tissue_mask(reader, mpp0=mpp0)
+    timings["tissue"] = time.perf_counter() - t0
+    report("tissue", 1.0)
+
+    t0 = time.perf_counter()
+    prob, map_mpp, dstats = detect(reader, det, mpp0=mpp0, tissue_mask=tmask, batch_size=batch_size,
+                                   progress=progress, should_cancel=should_cancel)
+    timings["detection"] = time.perf_counter() - t0
+    timings["detection_read"] = dstats["read_s"]
+    timings["detection_compute"] = dstats["infer_s"]
+
+    t0 = time.perf_counter()
+    pp = det.card.get("postprocess", {})
+    grid_px0 = map_mpp / mpp0
+    tissue_grid = _tissue_on_grid(tmask, prob.shape, grid_px0)
+    insts: list[Instance] = extract_instances(
+        prob, map_mpp=map_mpp, threshold=float(pp.get("threshold", 0.5)),
+        min_diameter_um=float(pp.get("min_diameter_um", 50.0)),
+        split_distance_um=float(pp.get("split_distance_um", 60.0)), tissue=tissue_grid,
+    )
+    insts.sort(key=lambda i: (i.bbox[1], i.bbox[0]))
+    timings["instances"] = time.perf_counter() - t0
+
+    if should_cancel is not None and should_cancel():
+        raise PipelineCancelled("analysis cancelled")
+    t0 = time.perf_counter()
+    report("classification", 0.0)
+    cmpp = float(cls.card["input"]["mpp"])
+    csize = int(cls.card["input"]["crop"])
+    centres = [((i.bbox[0] + i.bbox[2]) / 2 * grid_px0, (i.bbox[1] + i.bbox[3]) / 2 * grid_px0) for i in insts]
+    crops = read_crops(reader, centres, mpp0=mpp0, mpp=cmpp, size=csize)
+    t1 = time.perf_counter()
+    probs = classify_crops(cls, crops)
+    timings["classification_read"] = t1 - t0
+    timings["classification_compute"] = time.perf_counter() - t1
+    timings["classification"] = time.perf_counter() - t0
+    report("classification", 1.0)
+
+    thresholds = {k: Thresholds(float(v["t_lo"]), float(v["t_hi"])) for k, v in cls.card["thresholds"].items()}
+    classes: list[str] = list(cls.card["classes"])
+    gloms: list[dict[str, Any]] = []
+    for n, (inst, p) in enumerate(zip(insts, probs), start=1):
+        poly = (inst.polygon * grid_px0).round(1)
+        findings = {k: round(float(v), 4) for k, v in zip(classes, p)}
+        status = glomerulus_status(findings, thresholds, inst.flags)
+        x0, y0, x1, y1 = inst.bbox
+        gloms.append({
+            "id": n,
+            "polygon_px": poly.tolist(),
+            "bbox_px": [round(x0 * grid_px0), round(y0 * grid_px0), round(x1 * grid_px0), round(y1 * grid_px0)],
+            "centroid_px": [round(float(c), 1) for c in Polygon(poly).centroid.coords[0]],
+            "score": round(inst.score, 4),
+            "findings": findings,
+            "status": str(status.value),
+            "flags": list(inst.flags),
+            "area_um2": round(float(Polygon(inst.polygon).area) * map_mpp * map_mpp, 1),
+        })
+    timings["total"] = time.perf_counter() - t_start
+    w0, h0 = reader.dimensions
+    slide = {"path": str(reader.path), "width_px": w0, "height_px": h0, "mpp": mpp0, "mpp_source": mpp_source,
+             "vendor": reader.vendor, "tissue_fraction": round(tmask.fraction, 4)}
+    stats = {"tiles": int(dstats["tiles"]), "n_glomeruli": len(gloms),
+             "detector_mpp": float(det.card["input"]["mpp"]), "classifier_mpp": cmpp}
+    return PipelineResult(slide=slide, glomeruli=gloms, timings_s={k: round(v, 4) for k, v in timings.items()},
+                          models=[det.describe(), cls.describe()], stats=stats)
+
+
+def result_geojson(result: PipelineResult | dict[str, Any]) -> dict[str, Any]:
+    """QuPath-compatible GeoJSON of a result (level-0 px; findings as measurements)."""
+    d = result.to_dict() if isinstance(result, PipelineResult) else result
+    feats = []
+    for g in d["glomeruli"]:
+        ring = [list(p) for p in g["polygon_px"]]
+        if ring and ring[0] != ring[-1]:
+            ring.append(ring[0])
+        feats.append({
+            "type": "Feature", "id": f"glom-{g['id']}",
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {
+                "objectType": "detection",
+                "classification": {"name": "Glomerulus", "color": [0, 160, 60]},
+                "name": f"glom-{g['id']} {g['status']}",
+                "measurements": {"score": g["score"], "area_um2": g["area_um2"], **g["findings"]},
+                "findings": g["findings"], "status": g["status"], "flags": g["flags"],
+            },
+        })
+    return {"type": "FeatureCollection", "features": feats,
+            "properties": {"models": d["models"], "pipeline_version": d.get("pipeline_version")}}
