@@ -162,22 +162,22 @@ def agreement(session: Session, *, user: User, institution_id: int | None = None
 
     severities: dict[int, list[str]] = defaultdict(list)
     if comps:
-        for cid, sev in session.execute(
+        for cid, severity in session.execute(
             select(Discrepancy.comparison_id, Discrepancy.severity)
             .where(Discrepancy.comparison_id.in_([c.id for c in comps]))
         ).all():
-            severities[cid].append(sev)
+            severities[cid].append(severity)
     monthly = []
     for month, cs in sorted(by_month.items()):
         month_pairs: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
         for c in cs:
             for score, p in (c.pairs or {}).items():
                 month_pairs[score].append((p["ai"], p["pathologist"]))
-        sev = [s for c in cs for s in severities[c.id]]
+        sev = [x for c in cs for x in severities[c.id]]
         monthly.append(MonthTrend(
             month=month, comparisons=len(cs), discrepant=sum(1 for c in cs if c.outcome == "discrepant"),
             major=sev.count("major"), minor=sev.count("minor"), info=sev.count("info"),
-            percent_agreement={s: stats.agreement(v).percent_agreement for s, v in sorted(month_pairs.items())},
+            percent_agreement={k: stats.agreement(v).percent_agreement for k, v in sorted(month_pairs.items())},
         ))
 
     second_pairs: dict[str, list[tuple[Any, Any]]] = defaultdict(list)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
@@ -10,6 +12,7 @@ from app.alerts.schemas import AlertDetail, AlertOut, AlertState, ResolveIn, Sec
 from app.db.models import Alert, Case
 from app.deps import CurrentUser, SessionDep
 from app.discrepancies.schemas import DiscrepancyOut
+from app.reports.access import record_view
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
@@ -23,7 +26,7 @@ def _out(session: Session, alert: Alert) -> AlertOut:
 
 @router.get("", response_model=list[AlertOut], operation_id="listAlerts")
 def list_alerts(user: CurrentUser, session: SessionDep, state: AlertState | None = None,
-                scope: str = "mine") -> list[AlertOut]:
+                scope: Literal["mine", "authored", "institution"] = "mine") -> list[AlertOut]:
     """``scope``: mine (assigned to me, oldest first) | authored | institution (admins)."""
     return [_out(session, a) for a in service.list_for(session, user=user, state=state, scope=scope)]
 
@@ -31,6 +34,9 @@ def list_alerts(user: CurrentUser, session: SessionDep, state: AlertState | None
 @router.get("/{alert_id}", response_model=AlertDetail, operation_id="getAlert")
 def get_alert(alert_id: int, user: CurrentUser, session: SessionDep) -> AlertDetail:
     alert = service.get(session, alert_id=alert_id, user=user)
+    case = session.get(Case, alert.case_id)
+    if case is not None:
+        record_view(session, case=case, user=user, part="alert")
     out = AlertDetail.model_validate(_out(session, alert).model_dump())
     out.discrepancies = [DiscrepancyOut.model_validate(d) for d in service.discrepancies_of(session, alert)]
     return out

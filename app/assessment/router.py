@@ -63,9 +63,10 @@ def recompute(case_id: int, user: RequireAdmin, session: SessionDep) -> Assessme
     from app.discrepancies.service import compare_case
 
     case = get_case_for(session, case_id=case_id, user=user, write=True)
-    result = compare_case(session, case_id=case_id, trigger="manual", actor_id=user.id)
-    row = result and service.current(session, case_id=case_id)
-    if row is None:
+    # With a signed report the comparison recomputes (and may alert); otherwise only the assessment.
+    if compare_case(session, case_id=case_id, trigger="manual", actor_id=user.id) is not None:
+        row = service.current(session, case_id=case_id)
+    else:
         row = service.recompute(session, case_id=case_id, trigger="manual")
     if row is None:
         raise NotFound(f"Case {case_id} has no AI results yet.", code="assessment_not_ready")

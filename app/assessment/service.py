@@ -26,6 +26,7 @@ from app.assessment import (
     case_view,
     evidence_by_finding,
 )
+from app.audit.service import record
 from app.db.models import AnalysisJob, Case, CaseAssessment, Glomerulus, Institution, JobState, Report, Slide
 from app.errors import Unprocessable
 
@@ -163,6 +164,9 @@ def recompute(session: Session, *, case_id: int, trigger: str) -> CaseAssessment
     )
     session.add(row)
     session.flush()
+    record(session, "assessment.computed", institution_id=case.institution_id, object_type="case", object_id=case_id,
+           details={"assessment_id": row.id, "trigger": trigger, "rules_version": RULES_VERSION,
+                    "model_versions": model_versions, "job_ids": row.job_ids, "model_card_missing": card.card_missing})
     return row
 
 

@@ -39,7 +39,7 @@ def filtered(
     finding: str | None = None,
     severity: str | None = None,
     current_only: bool = True,
-) -> Select[tuple[Discrepancy]]:
+) -> Select[Discrepancy]:
     """The admin list's filters; ``institution_ids=None`` means every institution (network admin)."""
     q = select(Discrepancy)
     if institution_ids is not None:
