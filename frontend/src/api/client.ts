@@ -20,7 +20,13 @@ const sessionMiddleware: Middleware = {
 };
 
 /** The typed client generated from openapi.json (`npm run gen:api`). */
-export const api = createClient<paths>({ baseUrl: "", credentials: "same-origin" });
+export const api = createClient<paths>({
+  // An absolute base: openapi-fetch builds Request objects, which need one outside a page (tests).
+  baseUrl: typeof window !== "undefined" ? window.location.origin : "",
+  credentials: "same-origin",
+  // Late-bound so tests (and any wrapper) can replace fetch after the client exists.
+  fetch: (input: Request) => globalThis.fetch(input),
+});
 api.use(sessionMiddleware);
 
 /** Unwrap an openapi-fetch result: data, or throw ApiError with the server's {error, detail}. */
