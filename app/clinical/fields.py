@@ -122,7 +122,7 @@ def egfr_japanese(creatinine_mg_dl: float | None, age_years: float | None, sex: 
         return None
     if age_years < EGFR_MIN_AGE:
         return None
-    value = 194.0 * creatinine_mg_dl ** -1.094 * float(age_years) ** -0.287
+    value: float = 194.0 * float(creatinine_mg_dl) ** -1.094 * float(age_years) ** -0.287
     if sex == Sex.female:
         value *= 0.739
     return round(value, 1)

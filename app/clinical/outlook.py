@@ -53,7 +53,7 @@ def case_inputs(session: Session, case_id: int) -> tuple[dict[str, float | None]
         "pct_crescent": summ.pct_crescent if summ else None,
         "oxford_m": ox["M"], "oxford_e": ox["E"], "oxford_s": ox["S"],
     }
-    source = {"glomerular": None if summ is None else {
+    source: dict[str, Any] = {"glomerular": None if summ is None else {
         "slide_id": summ.slide_id, "analysis_job_id": summ.job_id, "stain": summ.stain,
         "n_glomeruli": summ.n_glomeruli, "n_assessable": summ.n_assessable}}
     if rec is not None and rec.urinary_protein_unit:
@@ -70,13 +70,14 @@ def outlook(session: Session, *, user: User, case_id: int) -> OutlookOut:
         raise ModelUnavailableError(f"The proteinuria model cannot be used: {exc}") from exc
     values, source = case_inputs(session, case.id)
     caveat = (str(model.card["caveat"]) + " " + GENERIC_CAVEAT) if model.synthetic else GENERIC_CAVEAT
-    base = dict(case_id=case.id, model=model.describe(), synthetic_cohort=model.synthetic, caveat=caveat,
-                inputs={**values, **source})
+    inputs: dict[str, Any] = {**values, **source}
+    common = OutlookOut(case_id=case.id, computable=False, model=model.describe(), synthetic_cohort=model.synthetic,
+                        caveat=caveat, inputs=inputs)
     gaps = model.missing(values)
     if gaps:
-        return OutlookOut(computable=False, missing=gaps, missing_detail=[SOURCES.get(g, g) for g in gaps], **base)
+        return common.model_copy(update={"missing": gaps, "missing_detail": [SOURCES.get(g, g) for g in gaps]})
     pred = model.predict(values)
-    base["inputs"]["warnings"] = pred.warnings
-    return OutlookOut(
-        computable=True, prediction_g_per_day=pred.value_g_day,
-        interval_g_per_day=OutlookInterval(low=pred.low_g_day, high=pred.high_g_day, level=pred.level), **base)
+    inputs["warnings"] = pred.warnings
+    return common.model_copy(update={
+        "computable": True, "prediction_g_per_day": pred.value_g_day,
+        "interval_g_per_day": OutlookInterval(low=pred.low_g_day, high=pred.high_g_day, level=pred.level)})

@@ -198,10 +198,11 @@ def export(session: Session, *, user: User, date_from: date | None, date_to: dat
     files["slides.csv"] = _csv(SLIDE_COLUMNS, slide_rows)
     files["assessments.csv"] = _csv(ASSESSMENT_COLUMNS, assess_rows)
     now = utcnow()
-    manifest = {
+    counts = {"cases": len(cases), "slides": len(slides), "followups": len(fups), "glomeruli": n_glom_total}
+    manifest: dict[str, Any] = {
         "generated_at": now.replace(microsecond=0).isoformat(),
         "filters": {"from": flt.date_from, "to": flt.date_to, "institutions": list(flt.institution_codes)},
-        "counts": {"cases": len(cases), "slides": len(slides), "followups": len(fups), "glomeruli": n_glom_total},
+        "counts": counts,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
         "assessment_rule": f"finding present at probability ≥ {PRESENT_AT}; indeterminate and not-assessable "
                            "glomeruli excluded from numerators; Oxford M/E/S need ≥ 8 assessable glomeruli",
@@ -221,6 +222,6 @@ def export(session: Session, *, user: User, date_from: date | None, date_to: dat
     record(session, "research.export", institution_id=user.institution_id, actor_user_id=user.id,
            object_type="research_export", object_id=digest[:16], details={
                "from": flt.date_from, "to": flt.date_to, "institutions": list(flt.institution_codes),
-               "role": user.role, **manifest["counts"], "sha256": digest})
+               "role": user.role, **counts, "sha256": digest})
     scope = "all" if len(flt.institution_codes) > 1 else flt.institution_codes[0]
     return data, f"glomcheck-research-{scope}-{now.strftime('%Y%m%dT%H%M%SZ')}.zip"

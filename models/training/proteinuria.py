@@ -126,7 +126,7 @@ def predict_numpy(f: Fit, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     sc = np.exp(t @ f.gamma + f.g0)
 
     def back(z: np.ndarray) -> np.ndarray:
-        return np.maximum(np.exp(z) - OFFSET, 0.0)
+        return np.asarray(np.maximum(np.exp(z) - OFFSET, 0.0))
 
     return back(mu), back(mu + f.q_lo * sc), back(mu + f.q_hi * sc)
 
