@@ -6,8 +6,10 @@ change, so every comparison can point at exactly the numbers and rule version it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -64,21 +66,58 @@ class ModelCardInfo:
     thresholds: dict[str, Thresholds] = field(default_factory=dict)
     metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
     card_missing: bool = False
+    synthetic_only: set[str] = field(default_factory=set)
+
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+def _shipped_card(name: str, version: str) -> dict[str, Any] | None:
+    """``models/<name>/card.json`` if it is the version the job ran (cards carry thresholds and metrics)."""
+    path = MODELS_DIR / name / "card.json"
+    if not name.isidentifier() or not path.is_file():
+        return None
+    try:
+        card: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return card if str(card.get("version")) == version and "thresholds" in card else None
+
+
+def _card_entries(job: AnalysisJob) -> list[tuple[str, dict[str, Any], bool]]:
+    """(finding, {t_lo, t_hi, auc, kappa}, synthetic_only) from the job, else from the shipped card."""
+    inline = (job.result or {}).get("model_card") or {}
+    if inline.get("findings"):
+        return [(k, v, bool(v.get("synthetic_only"))) for k, v in inline["findings"].items()]
+    out: list[tuple[str, dict[str, Any], bool]] = []
+    for name, version in (job.model_versions or {}).items():
+        card = _shipped_card(str(name), str(version))
+        if card is None:
+            continue
+        synthetic = set(card.get("synthetic_only") or [])
+        for key, th in card["thresholds"].items():
+            m = (card.get("metrics") or {}).get(key) or {}
+            kappa = m.get("kappa", (m.get("kappa_literature") or {}).get("kappa"))
+            out.append((key, {**th, "auc": m.get("auc"), "kappa": kappa}, key in synthetic))
+    return out
 
 
 def card_from_jobs(jobs: Sequence[AnalysisJob], glomeruli: Sequence[Glomerulus]) -> ModelCardInfo:
-    """Read ``job.result["model_card"]["findings"][key] = {t_lo, t_hi, auc, kappa}`` written by the worker.
+    """Per-finding thresholds and metrics: ``job.result["model_card"]["findings"][key] = {t_lo, t_hi, auc,
+    kappa}`` if the worker wrote one, else the shipped ``models/<name>/card.json`` of the version run.
 
-    Without a card, findings present in the glomeruli get fallback thresholds and unknown metrics.
+    Without any card, findings present in the glomeruli get fallback thresholds and unknown metrics,
+    so they are shown but never alert. Synthetic-only findings are likewise never reliable.
     """
     info = ModelCardInfo()
     for job in jobs:
-        card = (job.result or {}).get("model_card") or {}
-        for key, spec in (card.get("findings") or {}).items():
+        for key, spec, synthetic in _card_entries(job):
             if key not in Finding.__members__ or key in info.thresholds:
                 continue
             info.thresholds[key] = Thresholds(t_lo=float(spec["t_lo"]), t_hi=float(spec["t_hi"]))
             info.metrics[key] = {"auc": spec.get("auc"), "kappa": spec.get("kappa")}
+            if synthetic:
+                info.synthetic_only.add(key)
     if not info.thresholds:
         info.card_missing = True
         keys = {k for g in glomeruli for k in (g.findings or {}) if k in Finding.__members__}
@@ -147,7 +186,9 @@ def recompute(session: Session, *, case_id: int, trigger: str) -> CaseAssessment
                           model_versions=model_versions)
     evidence = evidence_by_finding(case_view(records, card.thresholds, config))
     reliability = {
-        key: {**m, "reliable": config.is_reliable(m.get("kappa"), m.get("auc"))} for key, m in card.metrics.items()
+        key: {**m, "synthetic_only": key in card.synthetic_only,
+              "reliable": key not in card.synthetic_only and config.is_reliable(m.get("kappa"), m.get("auc"))}
+        for key, m in card.metrics.items()
     }
     row = CaseAssessment(
         case_id=case_id,
