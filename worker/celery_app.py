@@ -121,6 +121,13 @@ def send_analyze(job_id: int) -> None:
     sender().send_task(ANALYZE_TASK, args=[int(job_id)], queue=task_queue())
 
 
+def prepare_broker() -> None:
+    """Create the embedded broker's tables now, so processes starting together do not race to do it."""
+    with sender().connection_for_write() as conn:
+        conn.ensure_connection(max_retries=3)
+        conn.default_channel.queue_declare(queue=task_queue(), durable=True, auto_delete=False)
+
+
 @worker_process_init.connect
 def _fresh_engine_in_child(**_: Any) -> None:
     # A forked pool child must not use (or close) the parent's pooled connections: drop them

@@ -105,9 +105,15 @@ class JobCancelled(Exception):
 
 
 class PipelineResultLike(Protocol):
+    """What `worker.pipeline.run.PipelineResult` offers: glomeruli dicts (polygon_px, bbox_px, score,
+    findings, status, flags, area_um2), timings per stage, and the models used (list of cards or a
+    name → version dict). Optional: `slide` (facts about the slide), `summary`."""
+
     glomeruli: list[dict[str, Any]]
     timings_s: dict[str, float]
-    models: dict[str, str]
+
+    @property
+    def models(self) -> Any: ...
 
 
 ProgressFn = Callable[[str, float], None]
@@ -140,26 +146,27 @@ def tissue_only_pipeline(reader: SlideReader, *, mpp_override: float | None = No
     Args:
         reader: the open slide.
         mpp_override: level-0 µm/px supplied by the user when the file does not state it.
-        progress: `progress(stage, overall_fraction)`.
+        progress: `progress(stage, fraction_of_stage)`.
         should_cancel: polled between stages; True stops the run with `JobCancelled`.
     """
     from worker.pipeline.tissue import compute_tissue_mask, tile_grid
 
     timings: dict[str, float] = {}
-    progress("tissue", 0.05)
+    progress("tissue", 0.0)
     t = time.perf_counter()
     mask = compute_tissue_mask(reader, mpp0=mpp_override)
     timings["tissue"] = time.perf_counter() - t
+    progress("tissue", 1.0)
     if should_cancel():
         raise JobCancelled()
-    progress("tiles", 0.6)
+    progress("tiles", 0.0)
     t = time.perf_counter()
     mpp0 = mpp_override or (reader.mpp or (None, None))[0] or 0.5
     tile_px0 = max(64, round(GRID_TILE_UM / mpp0))
     tiles = tile_grid(mask, slide_size=reader.dimensions, tile_px0=tile_px0,
                       stride_px0=max(1, round(tile_px0 * (1 - GRID_OVERLAP))))
     timings["tiles"] = time.perf_counter() - t
-    progress("tiles", 0.95)
+    progress("tiles", 1.0)
     return TissueOnlyResult(
         timings_s=timings,
         summary={"tissue_fraction": round(mask.fraction, 4), "tile_count": len(tiles), "tile_px0": tile_px0,
@@ -274,6 +281,24 @@ class Heartbeat(threading.Thread):
         self._stop_event.set()
 
 
+# Pipelines report (stage, fraction of that stage); the row shows overall progress across stages.
+STAGE_SPANS: dict[str, tuple[float, float]] = {
+    "tissue": (0.0, 0.1),
+    "tiles": (0.1, 1.0),  # tissue-only pipeline
+    "detection": (0.1, 0.9),
+    "classification": (0.9, 1.0),
+}
+
+
+def overall_progress(stage: str, fraction: float, previous: float) -> float:
+    """Map a stage fraction to the job's overall fraction; never goes backwards; unknown stages hold."""
+    span = STAGE_SPANS.get(stage)
+    if span is None:
+        return previous
+    lo, hi = span
+    return max(previous, lo + (hi - lo) * min(max(float(fraction), 0.0), 1.0))
+
+
 class ProgressWriter:
     """The pipeline's progress callback: writes stage/progress to the row, throttled, fenced."""
 
@@ -282,8 +307,10 @@ class ProgressWriter:
         self.min_interval_s = min_interval_s
         self._last_write = 0.0
         self._last_stage: str | None = None
+        self.overall = 0.0
 
     def __call__(self, stage: str, fraction: float) -> None:
+        self.overall = overall_progress(stage, fraction, self.overall)
         now = time.monotonic()
         if stage == self._last_stage and now - self._last_write < self.min_interval_s:
             return
@@ -291,7 +318,7 @@ class ProgressWriter:
         with session_scope() as session:
             res = session.execute(
                 update(AnalysisJob).where(self.lease.fence())
-                .values(stage=stage[:32], progress=min(max(float(fraction), 0.0), 1.0))
+                .values(stage=stage[:32], progress=self.overall)
                 .execution_options(synchronize_session=False)
             )
             if res.rowcount != 1:  # type: ignore[attr-defined]
@@ -329,20 +356,38 @@ def _glomerulus_row(job: AnalysisJob, index: int, g: dict[str, Any]) -> Glomerul
     )
 
 
+def _model_versions(models: Any) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """{name: version} for the job row, plus the full model records (sha256, providers) if given."""
+    if isinstance(models, dict):
+        return {str(k): str(v) for k, v in models.items()}, []
+    cards = [dict(m) for m in models or []]
+    return {str(m.get("name")): str(m.get("version")) for m in cards}, json_safe(cards)
+
+
+def json_safe(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
 def finish_succeeded(lease: Lease, result: PipelineResultLike, *, total_s: float) -> bool:
     """Results replace any earlier rows of this job in one transaction, so re-delivery never duplicates."""
     with session_scope() as session:
         glomeruli = list(result.glomeruli)
         summary = dict(getattr(result, "summary", {}) or {})
         summary["n_glomeruli"] = len(glomeruli)
+        if isinstance(getattr(result, "slide", None), dict):
+            summary["slide"] = result.slide  # type: ignore[attr-defined]
+        versions, model_cards = _model_versions(result.models)
+        if model_cards:
+            summary["models"] = model_cards
         prior = session.execute(select(AnalysisJob.result).where(AnalysisJob.id == lease.job_id)).scalar() or {}
         if "case_state_before" in prior:
             summary["case_state_before"] = prior["case_state_before"]
         timings = {k: round(float(v), 4) for k, v in dict(result.timings_s).items()}
         timings["total"] = round(total_s, 4)
         job = _finish(session, lease, state=JobState.succeeded.value, stage="done", progress=1.0, error=None,
-                      timings_s=timings, model_versions={str(k): str(v) for k, v in dict(result.models).items()},
-                      result=summary)
+                      timings_s=timings, model_versions=versions, result=json_safe(summary))
         if job is None:
             return False
         session.execute(delete(Glomerulus).where(Glomerulus.job_id == job.id))

@@ -59,3 +59,25 @@ def classifier(slides: tuple[Path, ...], crops: Path | None, train_centre: tuple
 from models.training.proteinuria import proteinuria as _proteinuria  # noqa: E402  (numpy only, no torch)
 
 train.add_command(_proteinuria)
+
+
+@train.command("card")
+@click.option("--val-slides", multiple=True, type=click.Path(exists=True, path_type=Path), required=True,
+              help="Held-out slides (with .geojson) for the detector's figures.")
+@click.option("--fields", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Real fields (images/ + masks/) to check the detector in real tissue.")
+@click.option("--models-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None)
+def card(val_slides: tuple[Path, ...], fields: Path | None, models_dir: Path | None) -> None:
+    """Measure the shipped ONNX detector on held-out data, store the figures in its card, render both CARD.md."""
+    import json
+
+    from models.training.report import detector_metrics, render_card_md, update_detector_card
+    from worker.pipeline.models import CLASSIFIER, DETECTOR, MODELS_DIR
+
+    m = detector_metrics(list(val_slides), fields, models_dir=models_dir, log=click.echo)
+    update_detector_card(m, models_dir)
+    base = models_dir or MODELS_DIR
+    render_card_md(base / DETECTOR)
+    render_card_md(base / CLASSIFIER)
+    click.echo(json.dumps({"all": m["held_out_synthetic"]["by_stain_and_kind"]["all"],
+                           "fields": m.get("real_fields_aidpath_pas")}))

@@ -90,6 +90,13 @@ def write_card(model_dir: Path, card: dict[str, Any]) -> None:
 
     onnx = model_dir / "model.onnx"
     card = dict(card)
+    inp = card.get("input", {})
+    # flat copies of the IO contract for readers that do not walk the nested "input" block
+    card["input_mpp"] = inp.get("mpp")
+    card["tile_size"] = inp.get("tile")
+    card["crop_size"] = inp.get("crop")
+    card["stride"] = inp.get("stride")
+    card["normalisation"] = inp.get("normalisation")
     card["file"] = "model.onnx"
     card["sha256"] = sha256_file(onnx)
     card["size_bytes"] = onnx.stat().st_size

@@ -11,7 +11,8 @@ import pytest
 
 from worker.pipeline.models import CLASSIFIER, DETECTOR, MODELS_DIR, ModelIntegrityError, load_model, sha256_file
 
-REQUIRED = {"task", "version", "input", "classes", "thresholds", "metrics", "sha256", "training_data", "licence"}
+REQUIRED = {"task", "version", "input", "input_mpp", "stride", "normalisation", "stains", "classes", "thresholds", "metrics",
+            "sha256", "training_data", "licence"}
 
 
 @pytest.mark.parametrize("name", [DETECTOR, CLASSIFIER])

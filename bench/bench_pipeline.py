@@ -1,0 +1,185 @@
+"""Benchmark the slide pipeline on a three-section, 1.5 cm, 40× synthetic biopsy slide.
+
+Measures, in one process and one run:
+  * end to end: `analyze_slide_file` (tissue → detection → instances → classification);
+  * read only: the same tiles and crops read through SlideReader, no model;
+  * model compute only: onnxruntime on the pre-read tiles and crops;
+  * torch eager: the same networks (weights copied from the ONNX graphs) on the same tiles/crops;
+and peak RSS. Prints a table and one JSON line.
+
+    python bench/bench_pipeline.py [--slide PATH] [--seed 1] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from app.slides.reader import SlideReader  # noqa: E402
+from worker.pipeline.run import (  # noqa: E402
+    analyze_slide_file,
+    classify_crops,
+    get_models,
+    read_crops,
+)
+from worker.pipeline.tissue import compute_tissue_mask, tile_grid  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ensure_slide(path: Path | None, seed: int) -> Path:
+    if path is not None:
+        return path
+    out = Path(os.environ.get("GLOMCHECK_BENCH_DIR", "/tmp/glomcheck-bench")) / f"full3-seed{seed}.tiff"
+    if not out.exists():
+        from worker.synth import make_slide
+
+        t = time.perf_counter()
+        make_slide(out, seed=seed, stain="pas", sections=3, size="full")
+        print(f"generated {out} in {time.perf_counter() - t:.1f} s", flush=True)
+    return out
+
+
+def read_only(slide: Path, det: Any, cls: Any, centres: list[tuple[float, float]]) -> tuple[float, list[np.ndarray], np.ndarray]:
+    """Tissue mask + every detector tile + every classifier crop, read exactly as the pipeline reads them."""
+    t0 = time.perf_counter()
+    with SlideReader(slide) as r:
+        mpp0 = r.mpp[0]  # type: ignore[index]
+        mask = compute_tissue_mask(r, mpp0=mpp0)
+        mpp, size, stride = det.input_mpp, int(det.card["input"]["tile"]), int(det.card["input"]["stride"])
+        tiles = tile_grid(mask, slide_size=r.dimensions, tile_px0=round(size * mpp / mpp0),
+                          stride_px0=round(stride * mpp / mpp0))
+        imgs = [r.read_rect_mpp(t.x0, t.y0, t.w, t.h, mpp, mpp0=mpp0) for t in tiles]
+        crops = read_crops(r, centres, mpp0=mpp0, mpp=cls.input_mpp, size=int(cls.card["input"]["crop"]))
+    return time.perf_counter() - t0, imgs, crops
+
+
+def compute_only(det: Any, cls: Any, imgs: list[np.ndarray], crops: np.ndarray, batch: int = 4) -> float:
+    t0 = time.perf_counter()
+    for i in range(0, len(imgs), batch):
+        det.run(np.stack(imgs[i : i + batch]))
+    classify_crops(cls, crops)
+    return time.perf_counter() - t0
+
+
+def torch_from_onnx(onnx_path: Path, module: Any) -> Any:
+    """Copy folded Conv/Gemm weights from the ONNX graph into `module` (BatchNorm → Identity)."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    g = onnx.load(str(onnx_path)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    layers = [n for n in g.node if n.op_type in ("Conv", "Gemm")]
+    convs: list[Any] = []
+
+    def rebuild(m: Any) -> None:
+        for name, child in m.named_children():
+            if isinstance(child, torch.nn.BatchNorm2d):
+                setattr(m, name, torch.nn.Identity())
+            elif isinstance(child, torch.nn.Conv2d) and child.bias is None:
+                new = torch.nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size, child.stride,
+                                      child.padding, child.dilation, bias=True)
+                setattr(m, name, new)
+                convs.append(new)
+            elif isinstance(child, (torch.nn.Conv2d, torch.nn.Linear)):
+                convs.append(child)
+            else:
+                rebuild(child)
+
+    rebuild(module)
+    assert len(convs) == len(layers), (len(convs), len(layers))
+    with torch.no_grad():
+        for mod, node in zip(convs, layers):
+            mod.weight.copy_(torch.from_numpy(inits[node.input[1]].copy()))
+            mod.bias.copy_(torch.from_numpy(inits[node.input[2]].copy()))
+    return module.eval()
+
+
+def torch_eager(det: Any, cls: Any, imgs: list[np.ndarray], crops: np.ndarray, batch: int = 4) -> tuple[float, float]:
+    """Same tiles and crops through torch eager (2 threads); returns (seconds, max |Δ| vs ORT on one batch)."""
+    import torch
+
+    from models.training.nets import GlomNet, TinyUNet
+    from worker.pipeline.models import MODELS_DIR
+
+    torch.set_num_threads(int(os.environ.get("GLOMCHECK_BENCH_THREADS", "2")))
+    tdet = torch_from_onnx(MODELS_DIR / "glom_detector" / "model.onnx", TinyUNet())
+    tcls = torch_from_onnx(MODELS_DIR / "glom_classifier" / "model.onnx", GlomNet(len(cls.card["classes"])))
+    x0 = det.normalise(np.stack(imgs[:batch]))
+    with torch.no_grad():
+        diff = float(np.abs(tdet(torch.from_numpy(x0)).numpy() - det.run(np.stack(imgs[:batch]))).max())
+        t0 = time.perf_counter()
+        for i in range(0, len(imgs), batch):
+            tdet(torch.from_numpy(det.normalise(np.stack(imgs[i : i + batch]))))
+        for i in range(0, len(crops), 32):
+            tcls(torch.from_numpy(cls.normalise(crops[i : i + 32])))
+    return time.perf_counter() - t0, diff
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--slide", type=Path, default=None)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-torch", action="store_true")
+    args = ap.parse_args()
+    slide = ensure_slide(args.slide, args.seed)
+    det, cls = get_models()
+
+    # warm the OS page cache and ORT once so the three timings compare like with like
+    with SlideReader(slide) as r:
+        r.read_rect_mpp(0, 0, *r.dimensions, 16.0)
+    det.run(np.full((1, 512, 512, 3), 255, np.uint8))
+
+    t0 = time.perf_counter()
+    with SlideReader(slide) as r:
+        res = analyze_slide_file(r)
+    e2e = time.perf_counter() - t0
+    rss_pipeline = peak_rss_mb()
+    centres = [((g["bbox_px"][0] + g["bbox_px"][2]) / 2, (g["bbox_px"][1] + g["bbox_px"][3]) / 2) for g in res.glomeruli]
+    t_read, imgs, crops = read_only(slide, det, cls, centres)
+    t_comp = compute_only(det, cls, imgs, crops)
+    t_torch, diff = (float("nan"), float("nan")) if args.no_torch else torch_eager(det, cls, imgs, crops)
+    n = len(res.glomeruli)
+    with SlideReader(slide) as r:
+        w0, h0 = r.dimensions
+    bound = 1.3 * max(t_read, t_comp)
+    rows = [
+        ("slide", f"{slide.name}: {w0}×{h0} px level 0 (0.25 µm/px), {res.stats['tiles']} detector tiles, {n} glomeruli"),
+        ("end to end (s)", f"{e2e:.2f}"),
+        ("  per glomerulus (s)", f"{e2e / max(1, n):.3f}"),
+        ("  stages (s)", ", ".join(f"{k} {v:.2f}" for k, v in res.timings_s.items())),
+        ("read only (s)", f"{t_read:.2f}"),
+        ("model compute only, ORT (s)", f"{t_comp:.2f}"),
+        ("torch eager, same nets (s)", f"{t_torch:.2f}  (max |Δ| vs ORT {diff:.1e})"),
+        ("target 1.3 × max(read, compute) (s)", f"{bound:.2f} -> {'met' if e2e <= bound else 'NOT met'}"),
+        ("target < 10 s", "met" if e2e < 10 else "NOT met"),
+        ("peak RSS after pipeline (MB)", f"{rss_pipeline:.0f}"),
+        ("peak RSS incl. torch (MB)", f"{peak_rss_mb():.0f}"),
+        ("load average (1 min)", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"),
+    ]
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{w}}  {v}")
+    print(json.dumps({"bench": "pipeline", "end_to_end_s": round(e2e, 3), "read_only_s": round(t_read, 3),
+                      "compute_only_s": round(t_comp, 3), "torch_eager_s": round(t_torch, 3),
+                      "s_per_glomerulus": round(e2e / max(1, n), 4), "glomeruli": n, "tiles": res.stats["tiles"],
+                      "peak_rss_mb": round(rss_pipeline), "within_1_3x": e2e <= bound, "under_10s": e2e < 10,
+                      "loadavg_1m": round(os.getloadavg()[0], 2)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Measure the shipped models on held-out data, store the figures in card.json and render CARD.md.
+
+Runs the real pipeline (ONNX, not torch) so the card describes the artefact that ships.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from app.slides.reader import SlideReader
+from models.training.data import find_slides
+from worker.evaluation.detection import evaluate_prediction
+from worker.evaluation.fields import evaluate_fields
+from worker.pipeline.models import CLASSIFIER, DETECTOR, MODELS_DIR, load_model, read_card
+from worker.pipeline.run import _cached_model, analyze_slide_file
+
+
+def detector_metrics(val_slides: list[Path], fields: Path | None, *, models_dir: Path | None = None,
+                     log: Any = print) -> dict[str, Any]:
+    """Per-slide and per-(stain, kind) detection figures at IoU ≥ 0.5, plus the real fields."""
+    _cached_model.cache_clear()
+    per: list[dict[str, Any]] = []
+    for slide, gj in find_slides(val_slides):
+        t0 = time.perf_counter()
+        with SlideReader(slide) as r:
+            res = analyze_slide_file(r, models_dir=models_dir).to_dict()
+        ev = evaluate_prediction(res, gj)
+        truth = json.loads(gj.read_text())
+        stain = truth.get("properties", {}).get("stain", "?")
+        kind = "composited" if truth.get("properties", {}).get("composited") else "drawn"
+        d = ev["detection"]
+        per.append({"slide": slide.name, "stain": stain, "kind": kind, **{k: d[k] for k in
+                    ("tp", "fp", "fn", "duplicates", "precision", "recall", "f1", "mean_iou")},
+                    "seconds": round(time.perf_counter() - t0, 2)})
+        log(f"{slide.name}: {stain} {kind} P {d['precision']} R {d['recall']} F1 {d['f1']} dup {d['duplicates']}")
+    groups: dict[str, Any] = {}
+    for row in per:
+        for key in (f"{row['stain']}/{row['kind']}", "all"):
+            g = groups.setdefault(key, {"tp": 0, "fp": 0, "fn": 0, "duplicates": 0, "slides": 0})
+            for k in ("tp", "fp", "fn", "duplicates"):
+                g[k] += row[k]
+            g["slides"] += 1
+    for g in groups.values():
+        p = g["tp"] / (g["tp"] + g["fp"]) if g["tp"] + g["fp"] else 0.0
+        r = g["tp"] / (g["tp"] + g["fn"]) if g["tp"] + g["fn"] else 0.0
+        g.update(precision=round(p, 4), recall=round(r, 4), f1=round(2 * p * r / (p + r), 4) if p + r else 0.0)
+    out: dict[str, Any] = {"held_out_synthetic": {"iou_min": 0.5, "by_stain_and_kind": groups, "per_slide": per}}
+    if fields is not None:
+        det = load_model(DETECTOR, models_dir=models_dir)
+        fr = evaluate_fields(fields, det)
+        out["real_fields_aidpath_pas"] = {k: fr[k] for k in ("fields", "tp", "fp", "fn", "dont_care", "precision",
+                                                             "recall", "f1", "field_mpp_assumed")}
+        log(f"real fields: P {fr['precision']} R {fr['recall']} F1 {fr['f1']}")
+    return out
+
+
+def _flatten_io(card: dict[str, Any]) -> None:
+    inp = card.get("input", {})
+    for key, src in (("input_mpp", "mpp"), ("tile_size", "tile"), ("crop_size", "crop"), ("stride", "stride"),
+                     ("normalisation", "normalisation")):
+        card.setdefault(key, inp.get(src))
+
+
+def update_detector_card(metrics: dict[str, Any], models_dir: Path | None = None) -> dict[str, Any]:
+    """Store measured figures in the detector card (the SHA-256 of model.onnx is left untouched)."""
+    base = models_dir or MODELS_DIR
+    card = read_card(base / DETECTOR)
+    card["metrics"] = metrics
+    for name, c in ((DETECTOR, card), (CLASSIFIER, read_card(base / CLASSIFIER))):
+        _flatten_io(c)
+        (base / name / "card.json").write_text(json.dumps(c, indent=2, ensure_ascii=False) + "\n")
+    return card
+
+
+def _fmt(v: Any) -> str:
+    return "–" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+
+def render_card_md(model_dir: Path, *, extra: str = "") -> str:
+    """Human model card from card.json (same facts, readable)."""
+    c = read_card(model_dir)
+    lines = [f"# {c['name']} v{c['version']}", "", f"**Task:** {c['task']}  ", f"**Architecture:** {c.get('architecture')}  ",
+             f"**Input:** {c['input']['mpp']} µm/px, " + (f"tiles {c['input']['tile']} px, stride {c['input']['stride']} px"
+                                                          if "tile" in c["input"] else f"crops {c['input']['crop']}² px")
+             + f", normalisation {c['input']['normalisation']['type']} (mean {c['input']['normalisation']['mean']}, "
+               f"std {c['input']['normalisation']['std']})  ",
+             f"**Classes:** {', '.join(c['classes'])}  ", f"**Stains:** {', '.join(c['stains'])}  ",
+             f"**ONNX:** `model.onnx`, {c.get('size_bytes', 0) / 1e6:.2f} MB, SHA-256 `{c['sha256']}` (the worker refuses "
+             "a file that does not match)  ", f"**Licence:** {c['licence']}", ""]
+    if c.get("synthetic_only"):
+        lines += ["## Findings that rest on synthetic data only", "",
+                  "These findings were trained **and validated only on glomcheck's synthetic glomeruli**; their figures "
+                  "say nothing about real tissue. Treat them as placeholders until validated on annotated real slides: "
+                  + ", ".join(f"`{k}`" for k in c["synthetic_only"]) + ".", ""]
+    lines += ["## Training data", ""]
+    for td in c.get("training_data", []):
+        lines.append(f"- {td['what']} — licence: {td['licence']}" + (f". Source: {td['source']}" if td.get("source") else ""))
+    lines += ["", "## Thresholds and validation metrics", ""]
+    if c["name"] == "glom_classifier":
+        lines += ["| finding | validation data | n (pos) | AUC | t_lo | t_hi | indeterminate | bal. acc. (decided) | ECE | κ (literature, unverified) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for k in c["classes"]:
+            m, t = c["metrics"][k], c["thresholds"][k]
+            lines.append(f"| {k} | {m.get('validation')} | {m['n']} ({m['n_pos']}) | {_fmt(m.get('auc'))} | {t['t_lo']} | "
+                         f"{t['t_hi']} | {_fmt(m.get('indeterminate_fraction'))} | {_fmt(m.get('balanced_accuracy_decided'))} | "
+                         f"{_fmt((m.get('calibration') or {}).get('ece'))} | {m['kappa_literature']['kappa']} |")
+        lines += ["", "Thresholds: `t_lo` keeps ≥ 95 % of validation positives above it (a call of *absent* is safe); "
+                  "`t_hi` is the lowest cut whose *present* calls are ≥ 90 % precise. Global sclerosis thresholds were chosen "
+                  "on a centre never used in training. κ values are approximate literature figures, not measured here; "
+                  "verify them before relying on the reliability gate."]
+    else:
+        lines += ["```json", json.dumps(c.get("metrics", {}), indent=1)[:6000], "```"]
+    lines += ["", extra, ""]
+    text = "\n".join(lines)
+    (model_dir / "CARD.md").write_text(text)
+    return text
