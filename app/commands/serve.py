@@ -52,6 +52,10 @@ def run_server(host: str, port: int, *, reload: bool = False, with_worker: bool 
         upgrade(settings.db_url)  # zero-setup: the embedded database is always at head
     if with_worker is None:
         with_worker = settings.uses_embedded_broker and settings.embedded_worker
+    if with_worker and settings.uses_embedded_broker:
+        from worker.celery_app import prepare_broker
+
+        prepare_broker()
     proc = start_embedded_worker() if with_worker else None
     if proc is not None:
         click.echo(f"embedded worker started (pid {proc.pid}, broker {settings.effective_broker_url})")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import uuid
 from dataclasses import dataclass
+
+import pytest
 from pathlib import Path
 
 from app.config import get_settings
@@ -46,3 +48,12 @@ def make_slide(owner: Person, *, source: Path = SMALL_SVS, case_state: str = "up
         s.add(slide)
         s.flush()
         return SlideRef(slide.id, case.id)
+
+
+def use_fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at production cost dominates these tests' runtime; the hashing itself is tested elsewhere."""
+    from argon2 import PasswordHasher
+
+    import app.auth.security as security
+
+    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))

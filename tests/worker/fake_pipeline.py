@@ -16,14 +16,14 @@ from app.slides.reader import SlideReader
 from worker.jobs import CancelFn, JobCancelled, ProgressFn
 
 N_GLOMERULI = 5
-STAGES = ("tissue", "detect", "classify")
+STAGES = ("tissue", "detection", "classification")
 
 
 @dataclass
 class FakeResult:
     glomeruli: list[dict[str, Any]]
     timings_s: dict[str, float] = field(default_factory=dict)
-    models: dict[str, str] = field(default_factory=lambda: {"detector": "fake-1"})
+    models: list[dict[str, Any]] = field(default_factory=lambda: [{"name": "fake_detector", "version": "1"}])
     summary: dict[str, Any] = field(default_factory=lambda: {"pipeline": "fake"})
 
 
@@ -33,11 +33,11 @@ def analyze(reader: SlideReader, *, mpp_override: float | None = None, progress:
     if os.environ.get("GLOMCHECK_TEST_FAIL") == "1":
         raise ValueError("fake pipeline failure")
     timings: dict[str, float] = {}
-    for i, stage in enumerate(STAGES):
+    for stage in STAGES:
         t = time.perf_counter()
         end = time.monotonic() + delay
         while True:
-            progress(stage, (i + min(1.0, 1 - (end - time.monotonic()) / delay if delay else 1.0)) / len(STAGES))
+            progress(stage, min(1.0, 1 - (end - time.monotonic()) / delay) if delay else 1.0)
             if should_cancel():
                 raise JobCancelled()
             if time.monotonic() >= end:

@@ -85,7 +85,17 @@ def test_redelivery_is_a_no_op_and_rows_are_not_duplicated(owner: Person) -> Non
     assert jobs.run_job(job_id, pipeline=fake_pipeline.analyze) is jobs.Outcome.skipped
     assert jobs.run_job(999_999, pipeline=fake_pipeline.analyze) is jobs.Outcome.skipped
     assert glomeruli_count(job_id) == fake_pipeline.N_GLOMERULI
-    assert job_row(job_id).attempts == 1
+    job = job_row(job_id)
+    assert job.attempts == 1 and job.model_versions == {"fake_detector": "1"}
+    assert job.result["models"] == [{"name": "fake_detector", "version": "1"}]
+
+
+def test_overall_progress_maps_stage_fractions_and_never_goes_back() -> None:
+    assert jobs.overall_progress("tissue", 1.0, 0.0) == pytest.approx(0.1)
+    assert jobs.overall_progress("detection", 0.5, 0.1) == pytest.approx(0.5)
+    assert jobs.overall_progress("classification", 0.0, 0.5) == pytest.approx(0.9)
+    assert jobs.overall_progress("tissue", 0.0, 0.9) == pytest.approx(0.9)
+    assert jobs.overall_progress("unknown-stage", 0.3, 0.42) == 0.42
 
 
 def test_a_presumed_dead_worker_cannot_write_over_the_new_attempt(owner: Person) -> None:
