@@ -1,5 +1,10 @@
-import { http } from "./client";
-import type { CaseDetail, CaseList, CaseSummary } from "./types";
+import { api, unwrap } from "./client";
+import type { components } from "./schema.gen";
+
+export type CaseOut = components["schemas"]["CaseOut"];
+export type CaseDetail = components["schemas"]["CaseDetail"];
+export type CaseList = components["schemas"]["CaseList"];
+type CaseStateParam = NonNullable<NonNullable<import("./schema.gen").operations["listCases"]["parameters"]["query"]>["state"]>;
 
 export interface CaseQuery {
   q?: string;
@@ -8,22 +13,23 @@ export interface CaseQuery {
   to?: string;
 }
 
-function qs(params: Record<string, string | undefined>): string {
-  const u = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v) u.set(k, v);
-  const s = u.toString();
-  return s ? `?${s}` : "";
-}
-
-/** The backend may answer a bare list or a page {items, total}; the UI always sees a page. */
-function asPage(data: CaseList | CaseSummary[]): CaseList {
-  return Array.isArray(data) ? { items: data, total: data.length } : data;
-}
-
 export const casesApi = {
-  list: async (query: CaseQuery) =>
-    asPage(await http<CaseList | CaseSummary[]>("GET", `/api/cases${qs({ q: query.q, state: query.state, created_from: query.from ? `${query.from}T00:00:00` : undefined, created_to: query.to ? `${query.to}T23:59:59` : undefined })}`)),
-  get: (id: number) => http<CaseDetail>("GET", `/api/cases/${id}`),
+  list: (query: CaseQuery) =>
+    unwrap<CaseList>(
+      api.GET("/api/cases", {
+        params: {
+          query: {
+            q: query.q || undefined,
+            state: (query.state || undefined) as CaseStateParam | undefined,
+            created_from: query.from ? `${query.from}T00:00:00` : undefined,
+            // "to" is inclusive in the UI; the API's bound is "created before".
+            created_to: query.to ? `${query.to}T23:59:59` : undefined,
+            limit: 200,
+          },
+        },
+      }),
+    ),
+  get: (id: number) => unwrap<CaseDetail>(api.GET("/api/cases/{case_id}", { params: { path: { case_id: id } } })),
   /** The server assigns the pseudonymous case number; nothing identifying is typed in. */
-  create: () => http<CaseSummary>("POST", "/api/cases"),
+  create: () => unwrap<CaseOut>(api.POST("/api/cases")),
 };

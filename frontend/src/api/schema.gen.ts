@@ -91,14 +91,1668 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/slides/{slide_id}/analyze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Analyze Slide
+         * @description Queue an AI analysis of the slide; 409 if one is already queued or running.
+         */
+        post: operations["analyzeSlide"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Job */
+        get: operations["getJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/slides/{slide_id}/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Slide Jobs
+         * @description All analysis jobs of a slide, newest first.
+         */
+        get: operations["listSlideJobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{job_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel Job
+         * @description Cancel a queued job now, or ask a running one to stop; 409 if it already finished.
+         */
+        post: operations["cancelJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{job_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Job Events
+         * @description Server-Sent Events with the job's state, stage and progress until it finishes.
+         */
+        get: operations["streamJobEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/slides/{slide_id}/glomeruli": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Slide Glomeruli
+         * @description Glomeruli of the slide's latest succeeded analysis.
+         */
+        get: operations["getSlideGlomeruli"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Cases
+         * @description The caller's institution's cases, newest first, each with its slide count and stains.
+         */
+        get: operations["listCases"];
+        put?: never;
+        /**
+         * Create Case
+         * @description Open a new case; the number is assigned by the server, never typed in (it is a pseudonym).
+         */
+        post: operations["createCase"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{case_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Case
+         * @description One case with its slides; audited as a view.
+         */
+        get: operations["getCase"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/slides/{slide_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Slide
+         * @description Slide metadata (dimensions, levels, µm/px, vendor, associated images); audited as a view.
+         */
+        get: operations["getSlide"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Slide
+         * @description Admin only; the slide's files are removed once the deletion has committed.
+         */
+        delete: operations["deleteSlide"];
+        options?: never;
+        head?: never;
+        /** Update Slide */
+        patch: operations["updateSlide"];
+        trace?: never;
+    };
+    "/api/slides/{slide_id}/thumbnail.jpg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Thumbnail */
+        get: operations["getSlideThumbnail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/slides/{slide_id}/associated/{name}.jpg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Associated Image
+         * @description Label, macro or thumbnail image stored in the slide file (names listed in the metadata).
+         */
+        get: operations["getSlideAssociatedImage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/slides/{slide_id}/dzi": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dzi
+         * @description Deep Zoom descriptor; OpenSeadragon derives tile URLs as `<this url>_files/<level>/<col>_<row>.jpeg`.
+         */
+        get: operations["getSlideDzi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/slides/{slide_id}/dzi_files/{level}/{col}_{row}.jpeg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Dzi Tile */
+        get: operations["getSlideTile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Tus Create
+         * @description tus creation. Upload-Metadata: `filename`, `case_id`, optional `stain` (default pas). The
+         *     declared Upload-Length is checked against the limit before anything is stored (413).
+         */
+        post: operations["tusCreateUpload"];
+        delete?: never;
+        /** Tus Options */
+        options: operations["tusOptions"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/uploads/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Tus Delete
+         * @description tus termination: abandon an unfinished upload and free its bytes.
+         */
+        delete: operations["tusDeleteUpload"];
+        options?: never;
+        /**
+         * Tus Head
+         * @description Offset to resume from. A finished upload reports offset = length; its outcome is in /result.
+         */
+        head: operations["tusHeadUpload"];
+        /**
+         * Tus Patch
+         * @description Append bytes at Upload-Offset. The request that delivers the last byte also ingests the file:
+         *     204 with Glomcheck-Upload-Status ready|duplicate and Glomcheck-Slide-Id, or a 4xx JSON rejection
+         *     (the same outcome stays readable at GET /api/uploads/{id}/result).
+         */
+        patch: operations["tusPatchUpload"];
+        trace?: never;
+    };
+    "/api/uploads/{upload_id}/result": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Upload Result
+         * @description The outcome of a tus upload: receiving (with offset) | ready | duplicate | rejected (error, detail).
+         */
+        get: operations["getUploadResult"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{case_id}/slides": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Upload Raw
+         * @description For scripts: the raw file as the body (`curl -T slide.svs`), streamed to disk. 201 ready,
+         *     200 duplicate, 4xx JSON rejection.
+         */
+        put: operations["uploadSlideRaw"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clinical/fields": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Fields
+         * @description Every clinical field with unit, plausible range and allowed values, for the form.
+         */
+        get: operations["clinicalFields"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{case_id}/clinical": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Clinical */
+        get: operations["getClinical"];
+        /**
+         * Put Clinical
+         * @description Replace the baseline record; eGFR is recomputed, implausible values are a 422 naming field and range.
+         */
+        put: operations["putClinical"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{case_id}/clinical/followups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Add Followup */
+        post: operations["addClinicalFollowup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clinical/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Csv
+         * @description Import many cases at once, keyed by case number; any bad row → 422 with a per-row report, nothing stored.
+         */
+        post: operations["importClinicalCsv"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{case_id}/proteinuria-outlook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Outlook
+         * @description 12-month urinary protein with interval, or what is missing; always with the model's caveat.
+         */
+        get: operations["getProteinuriaOutlook"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/research/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export
+         * @description De-identified zip; network admins may export any institution (default all), site admins their own.
+         */
+        get: operations["researchExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/vocabulary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Vocabulary
+         * @description J-RBR diagnosis axes with en/ja labels; null in a report means "not assessed".
+         */
+        get: operations["reportVocabulary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{case_id}/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Versions */
+        get: operations["listReportVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{case_id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Current
+         * @description The latest version (draft or signed).
+         */
+        get: operations["getCurrentReport"];
+        put?: never;
+        /** Create */
+        post: operations["createReport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/{report_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Update
+         * @description Replace a draft's values (409 ``report_signed`` once signed).
+         */
+        put: operations["updateReportDraft"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/{report_id}/sign": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign
+         * @description Sign; runs the comparison at once when AI results exist (alert e-mails go after the commit).
+         */
+        post: operations["signReport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/{report_id}/amend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Amend
+         * @description Open a new draft version superseding this signed one.
+         */
+        post: operations["amendReport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{case_id}/assessment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Assessment
+         * @description 403 ``blinded_first_read`` until the case's first report is signed (institution setting).
+         */
+        get: operations["getCaseAssessment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{case_id}/assessment/recompute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Recompute
+         * @description Admin: recompute now (e.g. after a rules upgrade); a signed report is compared again.
+         */
+        post: operations["recomputeCaseAssessment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{case_id}/comparison": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Comparison
+         * @description 404 ``comparison_not_ready`` until a report is signed and AI results exist.
+         */
+        get: operations["getCaseComparison"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Alerts
+         * @description ``scope``: mine (assigned to me, oldest first) | authored | institution (admins).
+         */
+        get: operations["listAlerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{alert_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Alert */
+        get: operations["getAlert"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{alert_id}/acknowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Acknowledge */
+        post: operations["acknowledgeAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{alert_id}/second-read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Second Read */
+        put: operations["recordSecondRead"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{alert_id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resolve
+         * @description Needs state acknowledged and a reason (ai_error | report_amended | original_confirmed | indeterminate).
+         */
+        post: operations["resolveAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Notifications
+         * @description Newest first, with the unread count for the bell.
+         */
+        get: operations["listNotifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notifications/{notification_id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark Read */
+        post: operations["markNotificationRead"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notifications/read-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark All Read */
+        post: operations["markAllNotificationsRead"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/discrepancies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Discrepancies */
+        get: operations["adminListDiscrepancies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/discrepancies.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Discrepancies
+         * @description Same filters as the list; the export is recorded in the audit log.
+         */
+        get: operations["adminExportDiscrepancies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/agreement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Agreement
+         * @description Percent agreement and Cohen's κ (95 % CI) per score, confusion matrices, monthly trend.
+         */
+        get: operations["adminAgreement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Audit Log
+         * @description ``action`` matches as a prefix (e.g. ``alert.``); ``chain`` verifies the whole hash chain.
+         */
+        get: operations["adminAuditLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Users */
+        get: operations["adminListUsers"];
+        put?: never;
+        /** Create User */
+        post: operations["adminCreateUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Update User */
+        patch: operations["adminUpdateUser"];
+        trace?: never;
+    };
+    "/api/admin/institutions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Institutions */
+        get: operations["adminListInstitutions"];
+        put?: never;
+        /** Create Institution */
+        post: operations["adminCreateInstitution"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/institutions/{institution_id}/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Settings */
+        get: operations["adminGetSettings"];
+        /**
+         * Update Settings
+         * @description Thresholds (AssessmentConfig keys) and the blinded read; assessments are recomputed at once.
+         */
+        put: operations["adminUpdateSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AdminUserIn */
+        AdminUserIn: {
+            /** Email */
+            email: string;
+            /** Password */
+            password: string;
+            /** Display Name */
+            display_name?: string | null;
+            /**
+             * Role
+             * @default pathologist
+             */
+            role: string;
+            /** Institution Id */
+            institution_id?: number | null;
+        };
+        /** AdminUserOut */
+        AdminUserOut: {
+            /** Id */
+            id: number;
+            /** Institution Id */
+            institution_id: number;
+            /** Email */
+            email: string;
+            /** Display Name */
+            display_name: string;
+            /** Role */
+            role: string;
+            /** Is Active */
+            is_active: boolean;
+            /** Locale */
+            locale: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** AdminUserPatch */
+        AdminUserPatch: {
+            /** Display Name */
+            display_name?: string | null;
+            /** Role */
+            role?: string | null;
+            /** Is Active */
+            is_active?: boolean | null;
+            /** Locale */
+            locale?: string | null;
+        };
+        /** AgreementStats */
+        AgreementStats: {
+            /** Since */
+            since: string | null;
+            /** Until */
+            until: string | null;
+            /** Institution Ids */
+            institution_ids: number[] | null;
+            /** Comparisons */
+            comparisons: number;
+            /** Ai Vs Pathologist */
+            ai_vs_pathologist: components["schemas"]["ScoreAgreement"][];
+            /** Pathologist Vs Second Reader */
+            pathologist_vs_second_reader: components["schemas"]["ScoreAgreement"][];
+            /** Monthly */
+            monthly: components["schemas"]["MonthTrend"][];
+        };
+        /** AlertDetail */
+        AlertDetail: {
+            /** Id */
+            id: number;
+            /** Case Id */
+            case_id: number;
+            /** Case Number */
+            case_number?: string | null;
+            /** Institution Id */
+            institution_id: number;
+            /** Comparison Id */
+            comparison_id: number;
+            /** Report Id */
+            report_id: number;
+            /** Author Id */
+            author_id: number;
+            /** Assignee Id */
+            assignee_id: number | null;
+            state: components["schemas"]["AlertState"];
+            /** Severity */
+            severity: string;
+            /** Fields */
+            fields: string[];
+            reason: components["schemas"]["ResolutionReason"] | null;
+            /** Resolution Note */
+            resolution_note: string | null;
+            /** Second Read */
+            second_read: {
+                [key: string]: unknown;
+            } | null;
+            /** Second Read At */
+            second_read_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Acknowledged At */
+            acknowledged_at: string | null;
+            /** Resolved At */
+            resolved_at: string | null;
+            /** Resolved By Id */
+            resolved_by_id: number | null;
+            /** Email Status */
+            email_status: string;
+            /** Email Error */
+            email_error: string | null;
+            /** Discrepancies */
+            discrepancies?: components["schemas"]["DiscrepancyOut"][];
+        };
+        /** AlertOut */
+        AlertOut: {
+            /** Id */
+            id: number;
+            /** Case Id */
+            case_id: number;
+            /** Case Number */
+            case_number?: string | null;
+            /** Institution Id */
+            institution_id: number;
+            /** Comparison Id */
+            comparison_id: number;
+            /** Report Id */
+            report_id: number;
+            /** Author Id */
+            author_id: number;
+            /** Assignee Id */
+            assignee_id: number | null;
+            state: components["schemas"]["AlertState"];
+            /** Severity */
+            severity: string;
+            /** Fields */
+            fields: string[];
+            reason: components["schemas"]["ResolutionReason"] | null;
+            /** Resolution Note */
+            resolution_note: string | null;
+            /** Second Read */
+            second_read: {
+                [key: string]: unknown;
+            } | null;
+            /** Second Read At */
+            second_read_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Acknowledged At */
+            acknowledged_at: string | null;
+            /** Resolved At */
+            resolved_at: string | null;
+            /** Resolved By Id */
+            resolved_by_id: number | null;
+            /** Email Status */
+            email_status: string;
+            /** Email Error */
+            email_error: string | null;
+        };
+        /**
+         * AlertState
+         * @enum {string}
+         */
+        AlertState: "open" | "acknowledged" | "resolved";
+        /** AmendIn */
+        AmendIn: {
+            /** Reason */
+            reason: string;
+            values?: components["schemas"]["ReportIn"] | null;
+        };
+        /**
+         * AnalyzeIn
+         * @description Optional level-0 µm/px for slides whose file does not state it (or states it wrongly).
+         */
+        AnalyzeIn: {
+            /** Mpp */
+            mpp?: number | null;
+        };
+        /**
+         * AssessmentOut
+         * @description ``results``: one DOMAIN.md §3 object per scheme; ``evidence``: finding → glomerulus ids;
+         *     ``reliability``: finding → {kappa, auc, reliable}.
+         */
+        AssessmentOut: {
+            /** Id */
+            id: number;
+            /** Case Id */
+            case_id: number;
+            /** Rules Version */
+            rules_version: string;
+            /** Model Versions */
+            model_versions: string[];
+            /** Job Ids */
+            job_ids: number[];
+            /** Stain */
+            stain: string | null;
+            /** Trigger */
+            trigger: string;
+            /** Config */
+            config: {
+                [key: string]: unknown;
+            };
+            /** Results */
+            results: {
+                [key: string]: unknown;
+            }[];
+            /** Evidence */
+            evidence: {
+                [key: string]: number[];
+            };
+            /** Reliability */
+            reliability: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** AuditPage */
+        AuditPage: {
+            /** Items */
+            items: components["schemas"]["AuditRow"][];
+            /** Total */
+            total: number;
+            chain: components["schemas"]["ChainStatus"];
+        };
+        /** AuditRow */
+        AuditRow: {
+            /** Id */
+            id: number;
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
+            /** Institution Id */
+            institution_id: number | null;
+            /** Actor User Id */
+            actor_user_id: number | null;
+            /** Action */
+            action: string;
+            /** Object Type */
+            object_type: string | null;
+            /** Object Id */
+            object_id: string | null;
+            /** Details */
+            details: {
+                [key: string]: unknown;
+            };
+            /** Hash */
+            hash: string;
+        };
+        /** CaseDetail */
+        CaseDetail: {
+            /** Id */
+            id: number;
+            /** Number */
+            number: string;
+            /** State */
+            state: string;
+            /** Institution Id */
+            institution_id: number;
+            /** Created By Id */
+            created_by_id: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Slide Count
+             * @default 0
+             */
+            slide_count: number;
+            /**
+             * Stains
+             * @default []
+             */
+            stains: string[];
+            /**
+             * Slides
+             * @default []
+             */
+            slides: components["schemas"]["SlideSummary"][];
+        };
+        /** CaseList */
+        CaseList: {
+            /** Items */
+            items: components["schemas"]["CaseOut"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
+        /** CaseOut */
+        CaseOut: {
+            /** Id */
+            id: number;
+            /** Number */
+            number: string;
+            /** State */
+            state: string;
+            /** Institution Id */
+            institution_id: number;
+            /** Created By Id */
+            created_by_id: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Slide Count
+             * @default 0
+             */
+            slide_count: number;
+            /**
+             * Stains
+             * @default []
+             */
+            stains: string[];
+        };
+        /**
+         * CaseState
+         * @description DOMAIN.md §1.
+         * @enum {string}
+         */
+        CaseState: "uploaded" | "deidentified" | "analyzing" | "ai_ready" | "report_signed" | "compared" | "concordant" | "discrepant" | "second_read" | "resolved";
+        /** ChainStatus */
+        ChainStatus: {
+            /** Ok */
+            ok: boolean;
+            /** Checked */
+            checked: number;
+            /** First Bad Id */
+            first_bad_id: number | null;
+            /** Reason */
+            reason: string | null;
+        };
+        /**
+         * ClinicalIn
+         * @description The whole baseline record: PUT replaces it, so an omitted field becomes empty.
+         */
+        ClinicalIn: {
+            /** Systolic Bp Mmhg */
+            systolic_bp_mmhg?: number | null;
+            /** Diastolic Bp Mmhg */
+            diastolic_bp_mmhg?: number | null;
+            /** Creatinine Mg Dl */
+            creatinine_mg_dl?: number | null;
+            /** Urinary Protein */
+            urinary_protein?: number | null;
+            urinary_protein_unit?: components["schemas"]["ProteinUnit"] | null;
+            haematuria?: components["schemas"]["Haematuria"] | null;
+            /** Biopsy Date */
+            biopsy_date?: string | null;
+            /** Age Years */
+            age_years?: number | null;
+            sex?: components["schemas"]["Sex"] | null;
+            /** Clinical Diagnosis */
+            clinical_diagnosis?: string | null;
+            /** History */
+            history?: string | null;
+        };
+        /**
+         * ClinicalOut
+         * @description Baseline plus follow-ups; ``recorded`` is false until someone has entered anything.
+         */
+        ClinicalOut: {
+            /** Case Id */
+            case_id: number;
+            /** Case Number */
+            case_number: string;
+            /** Recorded */
+            recorded: boolean;
+            /** Biopsy Date */
+            biopsy_date?: string | null;
+            /** Age Years */
+            age_years?: number | null;
+            /** Sex */
+            sex?: string | null;
+            /** Clinical Diagnosis */
+            clinical_diagnosis?: string | null;
+            /** History */
+            history?: string | null;
+            /** Systolic Bp Mmhg */
+            systolic_bp_mmhg?: number | null;
+            /** Diastolic Bp Mmhg */
+            diastolic_bp_mmhg?: number | null;
+            /** Creatinine Mg Dl */
+            creatinine_mg_dl?: number | null;
+            /** Egfr */
+            egfr?: number | null;
+            /**
+             * Egfr Unit
+             * @default mL/min/1.73 m²
+             */
+            egfr_unit: string;
+            /** Egfr Note */
+            egfr_note?: string | null;
+            /** Urinary Protein */
+            urinary_protein?: number | null;
+            /** Urinary Protein Unit */
+            urinary_protein_unit?: string | null;
+            /** Haematuria */
+            haematuria?: string | null;
+            /** Updated At */
+            updated_at?: string | null;
+            /** Units */
+            units?: {
+                [key: string]: string;
+            };
+            /** Followups */
+            followups?: components["schemas"]["FollowupOut"][];
+        };
+        /**
+         * ComparisonOut
+         * @description Current comparison of a case; ``rows`` has one entry per score both sides gave.
+         */
+        ComparisonOut: {
+            /** Id */
+            id: number;
+            /** Case Id */
+            case_id: number;
+            /** Report Id */
+            report_id: number;
+            /** Report Version */
+            report_version: number;
+            /** Assessment Id */
+            assessment_id: number;
+            /** Pathologist Id */
+            pathologist_id: number;
+            /** Trigger */
+            trigger: string;
+            /** Outcome */
+            outcome: string;
+            /** Pairs */
+            pairs: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Discrepancies */
+            discrepancies: components["schemas"]["DiscrepancyOut"][];
+        };
+        /** DiscrepancyOut */
+        DiscrepancyOut: {
+            /** Id */
+            id: number;
+            /** Comparison Id */
+            comparison_id: number;
+            /** Case Id */
+            case_id: number;
+            /** Institution Id */
+            institution_id: number;
+            /** Report Id */
+            report_id: number;
+            /** Pathologist Id */
+            pathologist_id: number;
+            /** Field */
+            field: string;
+            /** Finding */
+            finding: string | null;
+            /** Severity */
+            severity: string;
+            /** Ai Value */
+            ai_value: unknown;
+            /** Pathologist Value */
+            pathologist_value: unknown;
+            /** Evidence Glomerulus Ids */
+            evidence_glomerulus_ids: number[];
+            /** Reliable */
+            reliable: boolean;
+            /** Reason */
+            reason: string | null;
+            /** Is Current */
+            is_current: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** DiscrepancyPage */
+        DiscrepancyPage: {
+            /** Items */
+            items: components["schemas"]["DiscrepancyRow"][];
+            /** Total */
+            total: number;
+        };
+        /** DiscrepancyRow */
+        DiscrepancyRow: {
+            /** Id */
+            id: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Institution Id */
+            institution_id: number;
+            /** Case Id */
+            case_id: number;
+            /** Case Number */
+            case_number: string;
+            /** Pathologist Id */
+            pathologist_id: number;
+            /** Pathologist Email */
+            pathologist_email: string;
+            /** Field */
+            field: string;
+            /** Finding */
+            finding: string | null;
+            /** Severity */
+            severity: string;
+            /** Ai Value */
+            ai_value: unknown;
+            /** Pathologist Value */
+            pathologist_value: unknown;
+            /** Reliable */
+            reliable: boolean;
+            /** Evidence Glomerulus Ids */
+            evidence_glomerulus_ids: number[];
+            /** Alert Id */
+            alert_id: number | null;
+            /** State */
+            state: string;
+            /** Resolution Reason */
+            resolution_reason: string | null;
+            /** Is Current */
+            is_current: boolean;
+        };
+        /** FollowupIn */
+        FollowupIn: {
+            /** Systolic Bp Mmhg */
+            systolic_bp_mmhg?: number | null;
+            /** Diastolic Bp Mmhg */
+            diastolic_bp_mmhg?: number | null;
+            /** Creatinine Mg Dl */
+            creatinine_mg_dl?: number | null;
+            /** Urinary Protein */
+            urinary_protein?: number | null;
+            urinary_protein_unit?: components["schemas"]["ProteinUnit"] | null;
+            haematuria?: components["schemas"]["Haematuria"] | null;
+            /**
+             * Measured On
+             * Format: date
+             */
+            measured_on: string;
+            /** Note */
+            note?: string | null;
+        };
+        /** FollowupOut */
+        FollowupOut: {
+            /** Id */
+            id: number;
+            /**
+             * Measured On
+             * Format: date
+             */
+            measured_on: string;
+            /** Days After Biopsy */
+            days_after_biopsy?: number | null;
+            /** Systolic Bp Mmhg */
+            systolic_bp_mmhg: number | null;
+            /** Diastolic Bp Mmhg */
+            diastolic_bp_mmhg: number | null;
+            /** Creatinine Mg Dl */
+            creatinine_mg_dl: number | null;
+            /** Egfr */
+            egfr: number | null;
+            /** Urinary Protein */
+            urinary_protein: number | null;
+            /** Urinary Protein Unit */
+            urinary_protein_unit: string | null;
+            /** Haematuria */
+            haematuria: string | null;
+            /** Note */
+            note: string | null;
+        };
+        /** GlomerulusOut */
+        GlomerulusOut: {
+            /** Id */
+            id: number;
+            /** Index */
+            index: number;
+            /** Polygon */
+            polygon: number[][];
+            /** Bbox */
+            bbox: number[];
+            /** Area Um2 */
+            area_um2: number | null;
+            /** Detection Score */
+            detection_score: number;
+            /** Findings */
+            findings: {
+                [key: string]: number;
+            };
+            /** Status */
+            status: string;
+            /** Flags */
+            flags: string[];
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /**
+         * Haematuria
+         * @description Urine dipstick grade, as recorded in the Japan Renal Biopsy Registry.
+         * @enum {string}
+         */
+        Haematuria: "-" | "±" | "1+" | "2+" | "3+";
+        /** ImportOut */
+        ImportOut: {
+            /** N Rows */
+            n_rows: number;
+            /** Baseline Upserted */
+            baseline_upserted: number;
+            /** Followups Written */
+            followups_written: number;
+            /** Case Numbers */
+            case_numbers: string[];
+        };
+        /** InstitutionIn */
+        InstitutionIn: {
+            /** Code */
+            code: string;
+            /** Name */
+            name: string;
+        };
+        /** InstitutionOut */
+        InstitutionOut: {
+            /** Id */
+            id: number;
+            /** Code */
+            code: string;
+            /** Name */
+            name: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** JobOut */
+        JobOut: {
+            /** Id */
+            id: number;
+            /** Slide Id */
+            slide_id: number;
+            /** State */
+            state: string;
+            /** Stage */
+            stage: string | null;
+            /** Progress */
+            progress: number;
+            /** Attempts */
+            attempts: number;
+            /** Error */
+            error: string | null;
+            /** Cancel Requested */
+            cancel_requested: boolean;
+            /** Mpp Override */
+            mpp_override: number | null;
+            /** Model Versions */
+            model_versions: {
+                [key: string]: string;
+            };
+            /** Timings S */
+            timings_s: {
+                [key: string]: number;
+            };
+            /** Result */
+            result: {
+                [key: string]: unknown;
+            };
+            /** Requested By Id */
+            requested_by_id: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Heartbeat At */
+            heartbeat_at: string | null;
         };
         /** LoginIn */
         LoginIn: {
@@ -107,6 +1761,447 @@ export interface components {
             /** Password */
             password: string;
         };
+        /** MarkedRead */
+        MarkedRead: {
+            /** Marked */
+            marked: number;
+        };
+        /** MonthTrend */
+        MonthTrend: {
+            /** Month */
+            month: string;
+            /** Comparisons */
+            comparisons: number;
+            /** Discrepant */
+            discrepant: number;
+            /** Major */
+            major: number;
+            /** Minor */
+            minor: number;
+            /** Info */
+            info: number;
+            /** Percent Agreement */
+            percent_agreement: {
+                [key: string]: number | null;
+            };
+        };
+        /** NotificationList */
+        NotificationList: {
+            /** Items */
+            items: components["schemas"]["NotificationOut"][];
+            /** Unread */
+            unread: number;
+        };
+        /** NotificationOut */
+        NotificationOut: {
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Title */
+            title: string;
+            /** Body */
+            body: string;
+            /** Payload */
+            payload: {
+                [key: string]: unknown;
+            };
+            /** Read At */
+            read_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** OutlookInterval */
+        OutlookInterval: {
+            /** Low */
+            low: number;
+            /** High */
+            high: number;
+            /** Level */
+            level: number;
+        };
+        /**
+         * OutlookOut
+         * @description Either a prediction with its interval, or ``computable: false`` and what is missing.
+         */
+        OutlookOut: {
+            /** Case Id */
+            case_id: number;
+            /** Computable */
+            computable: boolean;
+            /** Prediction G Per Day */
+            prediction_g_per_day?: number | null;
+            interval_g_per_day?: components["schemas"]["OutlookInterval"] | null;
+            /**
+             * Horizon Months
+             * @default 12
+             */
+            horizon_months: number;
+            /** Missing */
+            missing?: string[];
+            /** Missing Detail */
+            missing_detail?: string[];
+            /** Inputs */
+            inputs?: {
+                [key: string]: unknown;
+            };
+            /** Model */
+            model?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Synthetic Cohort
+             * @default true
+             */
+            synthetic_cohort: boolean;
+            /** Caveat */
+            caveat: string;
+        };
+        /**
+         * ProteinUnit
+         * @enum {string}
+         */
+        ProteinUnit: "g/day" | "g/gCr";
+        /**
+         * ReportIn
+         * @description Every comparable field of ReportValues plus the J-RBR diagnosis axes and free text.
+         *
+         *     Any field may be null, meaning "not assessed". Counts above ``n_glomeruli`` and unknown codes
+         *     are rejected with 422 before anything is stored.
+         */
+        ReportIn: {
+            /** N Glomeruli */
+            n_glomeruli?: number | null;
+            /** N Global Sclerosis */
+            n_global_sclerosis?: number | null;
+            /** N Segmental Sclerosis */
+            n_segmental_sclerosis?: number | null;
+            /** N Cellular Crescent */
+            n_cellular_crescent?: number | null;
+            /** N Fibrocellular Crescent */
+            n_fibrocellular_crescent?: number | null;
+            /** N Fibrous Crescent */
+            n_fibrous_crescent?: number | null;
+            /** N Endocapillary Hypercellularity */
+            n_endocapillary_hypercellularity?: number | null;
+            /** N Fibrinoid Necrosis */
+            n_fibrinoid_necrosis?: number | null;
+            /** M */
+            M?: (0 | 1) | null;
+            /** E */
+            E?: (0 | 1) | null;
+            /** S */
+            S?: (0 | 1) | null;
+            /** T */
+            T?: (0 | 1 | 2) | null;
+            /** C */
+            C?: (0 | 1 | 2) | null;
+            /** H Grade */
+            h_grade?: ("I" | "II" | "III" | "IV") | null;
+            /** Berden */
+            berden?: ("focal" | "crescentic" | "mixed" | "sclerotic") | null;
+            /** Ln Class */
+            ln_class?: ("I" | "II" | "III" | "IV" | "V" | "VI" | "III+V" | "IV+V") | null;
+            /** Dn Class */
+            dn_class?: ("I" | "IIa" | "IIb" | "III" | "IV") | null;
+            /** Clinical Diagnosis */
+            clinical_diagnosis?: string | null;
+            /** Pathogenesis */
+            pathogenesis?: string | null;
+            /** Histopathology */
+            histopathology?: string | null;
+            /** Free Text */
+            free_text?: string | null;
+        };
+        /** ReportOut */
+        ReportOut: {
+            /** Id */
+            id: number;
+            /** Case Id */
+            case_id: number;
+            /** Version */
+            version: number;
+            /** Status */
+            status: string;
+            /** Author Id */
+            author_id: number;
+            /** Values */
+            values: {
+                [key: string]: unknown;
+            };
+            /** Supersedes Id */
+            supersedes_id: number | null;
+            /** Amendment Reason */
+            amendment_reason: string | null;
+            /** Signed At */
+            signed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Not Assessed */
+            not_assessed?: string[];
+        };
+        /**
+         * ResolutionReason
+         * @enum {string}
+         */
+        ResolutionReason: "ai_error" | "report_amended" | "original_confirmed" | "indeterminate";
+        /** ResolveIn */
+        ResolveIn: {
+            reason: components["schemas"]["ResolutionReason"];
+            /** Note */
+            note?: string | null;
+        };
+        /** ScoreAgreement */
+        ScoreAgreement: {
+            /** Score */
+            score: string;
+            /** N */
+            n: number;
+            /** Percent Agreement */
+            percent_agreement: number | null;
+            /** Percent Ci */
+            percent_ci: [
+                number,
+                number
+            ] | null;
+            /** Kappa */
+            kappa: number | null;
+            /** Kappa Ci */
+            kappa_ci: [
+                number,
+                number
+            ] | null;
+            /** Labels */
+            labels: string[];
+            /** Matrix */
+            matrix: number[][];
+        };
+        /**
+         * SecondReadIn
+         * @description The second reader's own values, in the report's fields (any may be null = not assessed).
+         */
+        SecondReadIn: {
+            /** N Glomeruli */
+            n_glomeruli?: number | null;
+            /** N Global Sclerosis */
+            n_global_sclerosis?: number | null;
+            /** N Segmental Sclerosis */
+            n_segmental_sclerosis?: number | null;
+            /** N Cellular Crescent */
+            n_cellular_crescent?: number | null;
+            /** N Fibrocellular Crescent */
+            n_fibrocellular_crescent?: number | null;
+            /** N Fibrous Crescent */
+            n_fibrous_crescent?: number | null;
+            /** N Endocapillary Hypercellularity */
+            n_endocapillary_hypercellularity?: number | null;
+            /** N Fibrinoid Necrosis */
+            n_fibrinoid_necrosis?: number | null;
+            /** M */
+            M?: (0 | 1) | null;
+            /** E */
+            E?: (0 | 1) | null;
+            /** S */
+            S?: (0 | 1) | null;
+            /** T */
+            T?: (0 | 1 | 2) | null;
+            /** C */
+            C?: (0 | 1 | 2) | null;
+            /** H Grade */
+            h_grade?: ("I" | "II" | "III" | "IV") | null;
+            /** Berden */
+            berden?: ("focal" | "crescentic" | "mixed" | "sclerotic") | null;
+            /** Ln Class */
+            ln_class?: ("I" | "II" | "III" | "IV" | "V" | "VI" | "III+V" | "IV+V") | null;
+            /** Dn Class */
+            dn_class?: ("I" | "IIa" | "IIb" | "III" | "IV") | null;
+            /** Clinical Diagnosis */
+            clinical_diagnosis?: string | null;
+            /** Pathogenesis */
+            pathogenesis?: string | null;
+            /** Histopathology */
+            histopathology?: string | null;
+            /** Free Text */
+            free_text?: string | null;
+        };
+        /**
+         * SettingsIn
+         * @description ``assessment`` replaces the institution's threshold overrides (keys of AssessmentConfig).
+         */
+        SettingsIn: {
+            /** Blinded First Read */
+            blinded_first_read?: boolean | null;
+            /** Assessment */
+            assessment?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** SettingsOut */
+        SettingsOut: {
+            /** Institution Id */
+            institution_id: number;
+            /** Blinded First Read */
+            blinded_first_read: boolean;
+            /** Overrides */
+            overrides: {
+                [key: string]: unknown;
+            };
+            /** Effective */
+            effective: {
+                [key: string]: unknown;
+            };
+            /** Recomputed Case Ids */
+            recomputed_case_ids?: number[];
+        };
+        /**
+         * Sex
+         * @enum {string}
+         */
+        Sex: "male" | "female";
+        /** SignOut */
+        SignOut: {
+            report: components["schemas"]["ReportOut"];
+            /** Comparison Id */
+            comparison_id: number | null;
+            /** Outcome */
+            outcome: string | null;
+            /** Alert Ids */
+            alert_ids: number[];
+        };
+        /**
+         * SlideGlomeruliOut
+         * @description The latest succeeded job of a slide and its glomeruli (`job` is null if none succeeded yet).
+         */
+        SlideGlomeruliOut: {
+            job: components["schemas"]["JobOut"] | null;
+            /** Glomeruli */
+            glomeruli: components["schemas"]["GlomerulusOut"][];
+        };
+        /**
+         * SlideOut
+         * @description Everything the viewer needs to know about a slide.
+         */
+        SlideOut: {
+            /** Id */
+            id: number;
+            /** Case Id */
+            case_id: number;
+            /** Display Name */
+            display_name: string;
+            /** Stain */
+            stain: string;
+            /** Format */
+            format: string;
+            /** Vendor */
+            vendor: string | null;
+            /** Width */
+            width: number;
+            /** Height */
+            height: number;
+            /** Mpp X */
+            mpp_x: number | null;
+            /** Mpp Y */
+            mpp_y: number | null;
+            /** Objective Power */
+            objective_power: number | null;
+            /** Bytes */
+            bytes: number;
+            /** Status */
+            status: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Level Count */
+            level_count: number;
+            /** Level Dimensions */
+            level_dimensions: number[][];
+            /** Level Downsamples */
+            level_downsamples: number[];
+            /** Associated Images */
+            associated_images: string[];
+            /** Sha256 */
+            sha256: string;
+            /** Uploaded By Id */
+            uploaded_by_id: number | null;
+            /**
+             * Tile Size
+             * @default 0
+             */
+            tile_size: number;
+            /**
+             * Tile Overlap
+             * @default 0
+             */
+            tile_overlap: number;
+            /** Thumbnail Url */
+            readonly thumbnail_url: string;
+            /** Dzi Url */
+            readonly dzi_url: string;
+        };
+        /** SlidePatch */
+        SlidePatch: {
+            /** @description The stain of the section on this slide. */
+            stain: components["schemas"]["Stain"];
+        };
+        /**
+         * SlideSummary
+         * @description A slide as listed inside its case.
+         */
+        SlideSummary: {
+            /** Id */
+            id: number;
+            /** Case Id */
+            case_id: number;
+            /** Display Name */
+            display_name: string;
+            /** Stain */
+            stain: string;
+            /** Format */
+            format: string;
+            /** Vendor */
+            vendor: string | null;
+            /** Width */
+            width: number;
+            /** Height */
+            height: number;
+            /** Mpp X */
+            mpp_x: number | null;
+            /** Mpp Y */
+            mpp_y: number | null;
+            /** Objective Power */
+            objective_power: number | null;
+            /** Bytes */
+            bytes: number;
+            /** Status */
+            status: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Thumbnail Url */
+            readonly thumbnail_url: string;
+            /** Dzi Url */
+            readonly dzi_url: string;
+        };
+        /**
+         * Stain
+         * @enum {string}
+         */
+        Stain: "pas" | "pam" | "mt" | "he" | "azan" | "other";
         /** TokenIn */
         TokenIn: {
             /** Name */
@@ -125,6 +2220,36 @@ export interface components {
             name?: string | null;
             /** Expires At */
             expires_at?: string | null;
+        };
+        /**
+         * UploadResult
+         * @description How an upload ended (or how far it got). `slide_id` is the new slide, or for `duplicate` the
+         *     slide already holding the same bytes in this case; `error`/`detail` explain a rejection.
+         */
+        UploadResult: {
+            /** Upload Id */
+            upload_id?: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "receiving" | "ready" | "duplicate" | "rejected" | "cancelled" | "expired";
+            /** Case Id */
+            case_id: number;
+            /** Slide Id */
+            slide_id?: number | null;
+            /** Offset */
+            offset?: number | null;
+            /** Length */
+            length?: number | null;
+            /** Error */
+            error?: string | null;
+            /** Detail */
+            detail?: string | null;
+            /** Created At */
+            created_at?: string | null;
+            /** Completed At */
+            completed_at?: string | null;
         };
         /** UserOut */
         UserOut: {
@@ -276,6 +2401,1882 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TokenOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    analyzeSlide: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slide_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["AnalyzeIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    getJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    listSlideJobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slide_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    cancelJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    streamJobEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `event: job` (JobOut JSON) on every change, then `event: end` once the job has finished. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    getSlideGlomeruli: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slide_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlideGlomeruliOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    listCases: {
+        parameters: {
+            query?: {
+                state?: components["schemas"]["CaseState"] | null;
+                /** @description Part of the case number */
+                q?: string | null;
+                /** @description Created at or after (ISO 8601) */
+                created_from?: string | null;
+                /** @description Created before (ISO 8601) */
+                created_to?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaseList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    createCase: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaseOut"];
+                };
+            };
+        };
+    };
+    getCase: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaseDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    getSlide: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slide_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlideOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    deleteSlide: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slide_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    updateSlide: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slide_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SlidePatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlideOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    getSlideThumbnail: {
+        parameters: {
+            query?: {
+                max?: number;
+            };
+            header?: {
+                "If-None-Match"?: string | null;
+            };
+            path: {
+                slide_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    getSlideAssociatedImage: {
+        parameters: {
+            query?: never;
+            header?: {
+                "If-None-Match"?: string | null;
+            };
+            path: {
+                slide_id: number;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    getSlideDzi: {
+        parameters: {
+            query?: never;
+            header?: {
+                "If-None-Match"?: string | null;
+            };
+            path: {
+                slide_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/xml": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    getSlideTile: {
+        parameters: {
+            query?: never;
+            header?: {
+                "If-None-Match"?: string | null;
+            };
+            path: {
+                slide_id: number;
+                level: number;
+                col: number;
+                row: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    tusCreateUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Tus-Resumable"?: string | null;
+                "Upload-Length"?: number | null;
+                "Upload-Metadata"?: string | null;
+                "Upload-Defer-Length"?: string | null;
+                "Upload-Concat"?: string | null;
+                "Content-Length"?: number | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    tusOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    tusDeleteUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Tus-Resumable"?: string | null;
+            };
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    tusHeadUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Tus-Resumable"?: string | null;
+            };
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    tusPatchUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Tus-Resumable"?: string | null;
+                "Content-Type"?: string | null;
+                "Upload-Offset"?: number | null;
+                "Content-Length"?: number | null;
+            };
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    getUploadResult: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    uploadSlideRaw: {
+        parameters: {
+            query: {
+                filename: string;
+                stain?: string;
+            };
+            header?: {
+                "Content-Type"?: string | null;
+                "Content-Length"?: number | null;
+            };
+            path: {
+                case_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Duplicate: already in the case */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadResult"];
+                };
+            };
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    clinicalFields: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    }[];
+                };
+            };
+        };
+    };
+    getClinical: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClinicalOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    putClinical: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClinicalIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClinicalOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    addClinicalFollowup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FollowupIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowupOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    importClinicalCsv: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportOut"];
+                };
+            };
+        };
+    };
+    getProteinuriaOutlook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutlookOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    researchExport: {
+        parameters: {
+            query?: {
+                /** @description biopsy date ≥ (YYYY-MM-DD) */
+                from?: string | null;
+                /** @description biopsy date ≤ (YYYY-MM-DD) */
+                to?: string | null;
+                /** @description institution code; network admins only for others */
+                institution?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description zip of CSVs and GeoJSON */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reportVocabulary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    listReportVersions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    getCurrentReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    createReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReportIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    updateReportDraft: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                report_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReportIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    signReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                report_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    amendReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                report_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AmendIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    getCaseAssessment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssessmentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    recomputeCaseAssessment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssessmentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    getCaseComparison: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ComparisonOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    listAlerts: {
+        parameters: {
+            query?: {
+                state?: components["schemas"]["AlertState"] | null;
+                scope?: "mine" | "authored" | "institution";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    getAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    acknowledgeAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    recordSecondRead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecondReadIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    resolveAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResolveIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    listNotifications: {
+        parameters: {
+            query?: {
+                unread_only?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    markNotificationRead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                notification_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    markAllNotificationsRead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkedRead"];
+                };
+            };
+        };
+    };
+    adminListDiscrepancies: {
+        parameters: {
+            query?: {
+                institution_id?: number | null;
+                since?: string | null;
+                until?: string | null;
+                pathologist_id?: number | null;
+                finding?: string | null;
+                severity?: ("major" | "minor" | "info") | null;
+                state?: ("open" | "acknowledged" | "resolved" | "none") | null;
+                include_superseded?: boolean;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiscrepancyPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    adminExportDiscrepancies: {
+        parameters: {
+            query?: {
+                institution_id?: number | null;
+                since?: string | null;
+                until?: string | null;
+                pathologist_id?: number | null;
+                finding?: string | null;
+                severity?: ("major" | "minor" | "info") | null;
+                state?: ("open" | "acknowledged" | "resolved" | "none") | null;
+                include_superseded?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    adminAgreement: {
+        parameters: {
+            query?: {
+                institution_id?: number | null;
+                since?: string | null;
+                until?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgreementStats"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    adminAuditLog: {
+        parameters: {
+            query?: {
+                institution_id?: number | null;
+                action?: string | null;
+                object_type?: string | null;
+                object_id?: string | null;
+                actor_user_id?: number | null;
+                since?: string | null;
+                until?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    adminListUsers: {
+        parameters: {
+            query?: {
+                institution_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    adminCreateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminUserIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    adminUpdateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminUserPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    adminListInstitutions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstitutionOut"][];
+                };
+            };
+        };
+    };
+    adminCreateInstitution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstitutionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstitutionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    adminGetSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                institution_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    adminUpdateSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                institution_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettingsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingsOut"];
                 };
             };
             /** @description Validation Error */

@@ -1,10 +1,12 @@
-import { http } from "./client";
-import type { UploadResult } from "./types";
+import { api, unwrap } from "./client";
+import type { components } from "./schema.gen";
+
+export type UploadResult = components["schemas"]["UploadResult"];
 
 export const UPLOAD_ENDPOINT = "/api/uploads";
 
 export const uploadsApi = {
-  result: (uploadId: string) => http<UploadResult>("GET", `/api/uploads/${encodeURIComponent(uploadId)}/result`),
+  result: (uploadId: string) => unwrap<UploadResult>(api.GET("/api/uploads/{upload_id}/result", { params: { path: { upload_id: uploadId } } })),
 };
 
 /** The tus upload URL ends with the upload id. */

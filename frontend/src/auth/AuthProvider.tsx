@@ -62,8 +62,9 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     try {
       await authApi.logout();
     } finally {
-      qc.clear();
+      // Keep the "me" query (its observer stays attached) but forget everything read as this user.
       qc.setQueryData(["me"], null);
+      qc.removeQueries({ predicate: (q) => q.queryKey[0] !== "me" });
       setExpired(false);
     }
   }, [qc]);

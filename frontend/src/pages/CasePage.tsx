@@ -81,7 +81,10 @@ function AnalysisStatus({ job, onAnalyse, analysing, error, canAnalyse }: { job:
       ) : state === "succeeded" ? (
         <span className="chip tone-ok">{t("analysis.done")}</span>
       ) : state === "failed" ? (
-        <span className="chip tone-bad" title={live.error ?? job?.error ?? ""}>{t("analysis.failed")}</span>
+        <>
+          <span className="chip tone-bad">{t("analysis.failed")}</span>
+          {live.error ?? job?.error ? <span className="job-error small" title={live.error ?? job?.error ?? ""}>{live.error ?? job?.error}</span> : null}
+        </>
       ) : state === "cancelled" ? (
         <span className="chip">{t("analysis.cancelled")}</span>
       ) : null}
@@ -304,8 +307,10 @@ export function CasePage() {
                 selectedId={selectedId}
                 onSelect={(id) => select(visibleGloms.find((g) => g.id === id) ?? null, false)}
               />
-              {items.length ? <Legend counts={counts} enabled={enabled} toggle={toggle} overlayVisible={overlayVisible} toggleOverlay={() => setOverlayVisible((v) => !v)} /> : null}
-              <div className="viewer-keys muted small">{t("viewer.keys")}</div>
+              <div className="viewer-footer">
+                {items.length ? <Legend counts={counts} enabled={enabled} toggle={toggle} overlayVisible={overlayVisible} toggleOverlay={() => setOverlayVisible((v) => !v)} /> : <span />}
+                <span className="viewer-keys muted small">{t("viewer.keys")}</span>
+              </div>
             </>
           ) : (
             <div className="viewer-empty">

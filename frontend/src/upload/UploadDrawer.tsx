@@ -23,11 +23,13 @@ function UploadRow({ e }: { e: UploadEntry }) {
         <span className="upload-name" title={e.name}>{e.name}</span>
         <span className="muted small mono">{formatBytes(e.size)}</span>
         <span className="muted small">{t("upload.caseLabel", { number: e.caseNumber })}</span>
-        <select aria-label={t("upload.stain")} value={e.stain} disabled={!editableStain} onChange={(ev) => u.setStain(e.key, ev.target.value as Stain)}>
-          {STAINS.map((s) => (
-            <option key={s} value={s}>{t(`stain.${s}`)}</option>
-          ))}
-        </select>
+        {e.phase !== "invalid" ? (
+          <select aria-label={t("upload.stain")} value={e.stain} disabled={!editableStain} onChange={(ev) => u.setStain(e.key, ev.target.value as Stain)}>
+            {STAINS.map((s) => (
+              <option key={s} value={s}>{t(`stain.${s}`)}</option>
+            ))}
+          </select>
+        ) : null}
         <span className="upload-actions">
           {e.phase === "ready" ? <button type="button" className="btn small primary" onClick={() => u.start(e.key)}>{t("upload.start")}</button> : null}
           {e.phase === "uploading" ? <button type="button" className="btn small" onClick={() => u.pause(e.key)}>{t("upload.pause")}</button> : null}

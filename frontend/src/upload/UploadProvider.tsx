@@ -111,8 +111,9 @@ export function UploadProvider({ children }: { children: ReactNode }) {
       uploadsApi
         .result(id)
         .then((r) => {
-          if (r.status === "ready" || r.status === "duplicate" || r.status === "rejected") {
-            dispatch({ type: "result", key, status: r.status, slideId: r.slide_id, error: r.error, detail: r.detail });
+          if (r.status === "ready" || r.status === "duplicate" || r.status === "rejected" || r.status === "cancelled" || r.status === "expired") {
+            const refused = r.status === "cancelled" || r.status === "expired";
+            dispatch({ type: "result", key, status: refused ? "rejected" : r.status, slideId: r.slide_id, error: r.error ?? (refused ? r.status : null), detail: r.detail });
             polls.current.delete(key);
             void qc.invalidateQueries({ queryKey: ["cases"] });
             void qc.invalidateQueries({ queryKey: ["case"] });

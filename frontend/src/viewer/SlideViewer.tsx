@@ -156,6 +156,7 @@ export const SlideViewer = forwardRef<SlideViewerHandle, SlideViewerProps>(funct
       navigatorPosition: "BOTTOM_RIGHT",
       navigatorSizeRatio: 0.18,
       showNavigationControl: false,
+      autoHideControls: false,
       animationTime: props.animationTime ?? 0.6,
       springStiffness: 8,
       maxZoomPixelRatio: 2,

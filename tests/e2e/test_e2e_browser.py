@@ -1,0 +1,239 @@
+"""End to end in a real Chromium (Debian's /usr/bin/chromium through Playwright; never `playwright install`).
+
+A `glomcheck serve` subprocess (API + embedded worker, SQLite under a temp var dir) serves the built
+front end. The pathologist logs in, opens a case, uploads a copy of CMU-1-Small-Region.svs with tus,
+sees it in the viewer, starts the analysis and watches its live progress. A wrong file type is refused
+in plain words. Screenshots of every page, in English and Japanese, go to test-artifacts/screenshots/.
+
+Needs `cd frontend && npm ci && npm run build` first; fails (never skips) without Chromium or a build.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+DIST = REPO / "frontend" / "dist"
+SHOTS = REPO / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("GLOMCHECK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SHARED_DATA = Path(os.environ.get("GLOMCHECK_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+SLIDE = SHARED_DATA / "slides" / "CMU-1-Small-Region.svs"
+EMAIL, PASSWORD = "path1@e2e.example", "correct-horse-e2e-1"
+# The analysis can only succeed where the trained models (ONNX + card) are present in the checkout.
+MODELS_PRESENT = all((REPO / "models" / m / "card.json").is_file() for m in ("glom_detector", "glom_classifier"))
+ANALYSIS_TIMEOUT_S = float(os.environ.get("GLOMCHECK_E2E_ANALYSIS_TIMEOUT", "300"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _glomcheck_cmd() -> list[str]:
+    exe = Path(sys.executable).parent / "glomcheck"
+    return [str(exe)] if exe.exists() else [shutil.which("glomcheck") or "glomcheck"]
+
+
+def _glomcheck(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([*_glomcheck_cmd(), *args], cwd=REPO, env=env, check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}: apt-get install -y chromium (never `playwright install`).",
+                    pytrace=False)
+    if not (DIST / "index.html").is_file():
+        pytest.fail(f"No front-end build in {DIST}: run `cd frontend && npm ci && npm run build`.", pytrace=False)
+    if not SLIDE.is_file():
+        pytest.fail(f"Sample slide missing: {SLIDE}", pytrace=False)
+    var = tmp_path_factory.mktemp("e2e-var")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GLOMCHECK_")}
+    env.update({"GLOMCHECK_VAR_DIR": str(var), "GLOMCHECK_ENVIRONMENT": "development", "PYTHONUNBUFFERED": "1"})
+    _glomcheck("db", "upgrade", env=env)
+    _glomcheck("create-user", "--email", EMAIL, "--password", PASSWORD, "--institution", "E2E", "--name", "Dr. E2E", env=env)
+    port = _free_port()
+    log = (var / "serve.log").open("wb")
+    proc = subprocess.Popen([*_glomcheck_cmd(), "serve", "--port", str(port)], cwd=REPO, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"glomcheck serve did not start:\n{(var / 'serve.log').read_text()[-3000:]}", pytrace=False)
+            time.sleep(0.3)
+        yield base
+    finally:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            except ProcessLookupError:
+                pass
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def test_pathologist_uploads_views_and_analyses(server: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    # A de-identified copy with a name that says its stain.
+    slide = tmp_path / "E2E-biopsy_PAS.svs"
+    shutil.copyfile(SLIDE, slide)
+    wrong = tmp_path / "referral-letter.pdf"
+    wrong.write_bytes(b"%PDF-1.4 not a slide")
+
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="en-GB")
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    # Login: a wrong password is refused plainly and the e-mail stays typed.
+    page.goto(f"{server}/")
+    expect(page).to_have_url(f"{server}/login?next=%2F")
+    page.get_by_label("E-mail").fill(EMAIL)
+    page.get_by_label("Password").fill("wrong-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Wrong e-mail or password")
+    expect(page.get_by_label("E-mail")).to_have_value(EMAIL)
+    shot(page, "en-01-login")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Worklist")).to_be_visible()
+    shot(page, "en-02-worklist-empty")
+
+    # Upload drawer: new case, a refused file, then the slide with its stain.
+    page.get_by_role("button", name="Upload", exact=True).first.click()
+    drawer = page.get_by_test_id("upload-drawer")
+    expect(drawer).to_be_visible()
+    drawer.get_by_test_id("new-case").click()
+    expect(drawer.get_by_test_id("drop-zone")).to_contain_text("Drop slides for case")
+    drawer.get_by_test_id("file-input").set_input_files([str(wrong), str(slide)])
+    bad = drawer.locator('[data-testid="upload-row"][data-phase="invalid"]')
+    expect(bad).to_contain_text("not a slide file")
+    row = drawer.locator('[data-testid="upload-row"]', has_text="E2E-biopsy_PAS.svs")
+    expect(row.get_by_label("Stain")).to_have_value("pas")
+    row.get_by_role("button", name="Upload", exact=True).click()
+    expect(row).to_have_attribute("data-phase", "done", timeout=120_000)
+    expect(row).to_contain_text("Done")
+    shot(page, "en-03-upload-drawer")
+    row.get_by_role("link", name="Open").click()
+
+    # Case page: the slide in the viewer with scale bar and magnification.
+    expect(page.get_by_test_id("osd-host").locator("canvas").first).to_be_visible()
+    page.wait_for_function("() => window.__glomOverlay && window.__glomOverlay.viewer && window.__glomOverlay.viewer.world.getItemCount() === 1")
+    page.wait_for_function("() => window.__glomOverlay.viewer.world.getItemAt(0).getFullyLoaded()", timeout=30_000)
+    expect(page.locator(".scale-bar-label")).to_contain_text("m")
+    expect(page.locator(".hud-mag")).to_contain_text("×")
+    shot(page, "en-04-case-viewer")
+
+    # Analysis with live progress (SSE): the header shows the stage and percent, then the outcome.
+    page.get_by_test_id("analyse-button").click()
+    status = page.get_by_test_id("analysis-status")
+    expect(status).to_have_attribute("data-state", __import__("re").compile("queued|running|succeeded|failed"), timeout=30_000)
+    seen: set[str] = set()
+    deadline = time.monotonic() + ANALYSIS_TIMEOUT_S
+    shot_taken = False
+    while time.monotonic() < deadline:
+        state = status.get_attribute("data-state") or ""
+        seen.add(state)
+        if state == "running" and not shot_taken:
+            page.wait_for_timeout(300)
+            shot(page, "en-05-analysis-progress")
+            shot_taken = True
+        if state in ("succeeded", "failed", "cancelled"):
+            break
+        page.wait_for_timeout(250)
+    final = status.get_attribute("data-state")
+    assert seen & {"queued", "running"}, f"no live progress was shown: {seen}"
+    if MODELS_PRESENT:
+        assert final == "succeeded", f"analysis ended {final!r} after states {seen}; header: {status.inner_text()}"
+    else:
+        # Without the model files the worker fails the job; the UI must say so, with the reason, not hang.
+        assert final == "failed", f"analysis ended {final!r} after states {seen}"
+        expect(status).to_contain_text("Analysis failed")
+        expect(status.locator(".job-error")).to_contain_text("model")
+    shot(page, "en-06-analysis-done")
+
+    # The AI tab (AI results are visible or, under the blinded first read, announced as such).
+    page.get_by_role("tab", name="AI").click()
+    ai = page.locator(".tab-body")
+    expect(ai).to_contain_text(__import__("re").compile("Glomeruli detected|Available after you sign|not been analysed"))
+    if page.get_by_test_id("legend").count():
+        page.keyboard.press("n")
+        expect(page.get_by_test_id("glom-card")).to_be_visible()
+        shot(page, "en-07-glomerulus-card")
+        page.keyboard.press("f")
+    for tab in ("Report", "Comparison", "Clinical", "History"):
+        page.get_by_role("tab", name=tab).click()
+        page.wait_for_timeout(200)
+        shot(page, f"en-08-tab-{tab.lower()}")
+    case_url = page.url
+
+    # Second reads and admin pages render without errors.
+    page.get_by_role("link", name="Second reads").click()
+    expect(page.get_by_role("heading", name="Second-read queue")).to_be_visible()
+    shot(page, "en-09-second-reads")
+    page.get_by_role("link", name="Worklist").click()
+    expect(page.get_by_test_id("worklist")).to_contain_text("PAS")
+    shot(page, "en-10-worklist")
+
+    # Japanese: switch the language and take the same pages.
+    page.get_by_label("Language").select_option("ja")
+    expect(page.get_by_role("heading", name="ワークリスト")).to_be_visible()
+    shot(page, "ja-10-worklist")
+    page.goto(case_url.split("?")[0] + "?tab=ai")
+    page.wait_for_function("() => window.__glomOverlay && window.__glomOverlay.viewer && window.__glomOverlay.viewer.world.getItemCount() === 1")
+    page.wait_for_timeout(1500)
+    shot(page, "ja-04-case-viewer")
+    page.get_by_role("button", name="アップロード", exact=True).first.click()
+    expect(page.get_by_test_id("upload-drawer")).to_contain_text("スライドのアップロード")
+    shot(page, "ja-03-upload-drawer")
+    page.keyboard.press("Escape")
+    page.get_by_role("link", name="二次読影").click()
+    shot(page, "ja-09-second-reads")
+    page.get_by_role("button", name="ログアウト").click()
+    expect(page.get_by_role("heading", name="ログイン")).to_be_visible()
+    shot(page, "ja-01-login")
+
+    assert not errors, f"JavaScript errors in the page: {errors}"
+    ctx.close()
