@@ -39,7 +39,7 @@ def get_in_institution(session: Session, *, case_id: int, institution_id: int, l
     return session.execute(stmt).scalar_one_or_none()
 
 
-def _filtered(institution_id: int, f: CaseFilter) -> Select[tuple[Case]]:
+def _filtered(institution_id: int, f: CaseFilter) -> Select[Case]:
     stmt = select(Case).where(Case.institution_id == institution_id)
     if f.state:
         stmt = stmt.where(Case.state == f.state)

@@ -380,7 +380,7 @@ def deidentify_before_storage(content_root: Path, open_path: Path, *, pseudonym:
     module the staged files pass through unchanged and the certificate is empty.
     """
     try:
-        from app.deid import deidentify  # type: ignore[attr-defined]
+        from app.deid import deidentify
     except ImportError:
         return content_root, open_path, {}
     out_root = content_root.parent / "deid"

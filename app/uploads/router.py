@@ -187,8 +187,10 @@ async def tus_method_override(upload_id: str, request: Request, user: CurrentUse
 
 
 def _int_header(v: str | None) -> int | None:
+    if v is None:
+        return None
     try:
-        return int(v) if v is not None else None
+        return int(v)
     except ValueError:
         raise BadRequest(f"Header value {v[:20]!r} is not an integer.", code="invalid_header") from None
 

@@ -174,7 +174,7 @@ def result_of(upload: Upload) -> UploadResult:
         offset = p.stat().st_size if p.exists() else None
     elif upload.status in FINISHED:
         offset = upload.length
-    return UploadResult(upload_id=upload.id, status=upload.status, case_id=upload.case_id,  # type: ignore[arg-type]
+    return UploadResult(upload_id=upload.id, status=upload.status, case_id=upload.case_id,  # type: ignore[arg-type,unused-ignore]
                         slide_id=upload.slide_id, offset=offset, length=upload.length, error=upload.error,
                         detail=upload.detail, created_at=upload.created_at, completed_at=upload.completed_at)
 
