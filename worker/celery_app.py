@@ -29,7 +29,7 @@ REDIS_VISIBILITY_TIMEOUT_S = 6 * 3600
 EMBEDDED_POLLING_INTERVAL_S = 0.1
 
 
-class _EmbeddedChannel(kombu_sqla.Channel):  # type: ignore[misc]
+class _EmbeddedChannel(kombu_sqla.Channel):
     """kombu's SQLAlchemy channel with SQLite tuned for several processes (WAL, long busy timeout)."""
 
     def _engine_from_config(self) -> Any:
@@ -47,7 +47,7 @@ class _EmbeddedChannel(kombu_sqla.Channel):  # type: ignore[misc]
         return engine
 
 
-class EmbeddedTransport(kombu_sqla.Transport):  # type: ignore[misc]
+class EmbeddedTransport(kombu_sqla.Transport):
     """kombu's `sqla` transport polling every 0.1 s (its polling option cannot be set via the URL:
     the stock channel forwards every transport option to `create_engine`)."""
 
@@ -128,7 +128,7 @@ def prepare_broker() -> None:
         conn.default_channel.queue_declare(queue=task_queue(), durable=True, auto_delete=False)
 
 
-@worker_process_init.connect
+@worker_process_init.connect  # type: ignore[untyped-decorator]
 def _fresh_engine_in_child(**_: Any) -> None:
     # A forked pool child must not use (or close) the parent's pooled connections: drop them
     # without closing, and let the child build its own engine on first use.

@@ -45,12 +45,12 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
         _watch_parent(os.getppid())
     reaper: dict[str, Reaper] = {}
 
-    @worker_ready.connect(weak=False)
+    @worker_ready.connect(weak=False)  # type: ignore[untyped-decorator]
     def _start_reaper(**_: Any) -> None:
         reaper["r"] = Reaper(send=send_analyze)
         reaper["r"].start()
 
-    @worker_shutdown.connect(weak=False)
+    @worker_shutdown.connect(weak=False)  # type: ignore[untyped-decorator]
     def _stop_reaper(**_: Any) -> None:
         if "r" in reaper:
             reaper["r"].stop()

@@ -12,6 +12,7 @@ before the ack; Redis only re-delivers after its visibility timeout.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
@@ -179,9 +180,8 @@ def resolve_pipeline() -> Pipeline:
     else tissue mask + tile grid."""
     name = job_settings().analysis_pipeline
     if name:
-        from kombu.utils.imports import symbol_by_name
-
-        fn: Pipeline = symbol_by_name(name)
+        module, _, attr = name.partition(":")
+        fn: Pipeline = getattr(importlib.import_module(module), attr)
         return fn
     try:
         from worker.pipeline.run import analyze_slide_file  # type: ignore[import-not-found,unused-ignore]
@@ -206,7 +206,7 @@ class Lease:
     """A worker's hold on one job attempt; every write is fenced on (job_id, worker_id, attempt)."""
 
     job_id: int
-    worker_id: str
+    worker_id: str | None  # None only for rows a reaper inspects (a running row always has one)
     attempt: int
     cancel: threading.Event = field(default_factory=threading.Event)
     lost: threading.Event = field(default_factory=threading.Event)

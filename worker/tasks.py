@@ -20,8 +20,8 @@ def retry_backoff_s(retries: int) -> float:
     return float(min(60, 2 ** (retries + 1)))
 
 
-@celery_app.task(bind=True, name=ANALYZE_TASK, acks_late=True, max_retries=MAX_TRANSIENT_RETRIES)
-def analyze_slide(self: Task, job_id: int) -> str:  # type: ignore[type-arg]
+@celery_app.task(bind=True, name=ANALYZE_TASK, acks_late=True, max_retries=MAX_TRANSIENT_RETRIES)  # type: ignore[untyped-decorator]
+def analyze_slide(self: Task, job_id: int) -> str:
     """Run one analysis job by id; a duplicate or stale message is a no-op."""
     if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id <= 0:
         log.error("analyze_slide called with an invalid job id %r; dropped", job_id)

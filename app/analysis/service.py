@@ -39,7 +39,7 @@ def _locked(session: Session, stmt: Any) -> Any:
 def get_slide(session: Session, *, user: User, slide_id: int, lock: bool = False) -> Slide:
     """The slide if it belongs to the user's institution; 404 otherwise (no existence leak)."""
     stmt = select(Slide).where(Slide.id == slide_id, Slide.institution_id == user.institution_id)
-    slide = session.execute(_locked(session, stmt) if lock else stmt).scalar_one_or_none()
+    slide: Slide | None = session.execute(_locked(session, stmt) if lock else stmt).scalar_one_or_none()
     if slide is None:
         raise NotFound(f"Slide {slide_id} not found.", code="slide_not_found")
     return slide
@@ -114,6 +114,7 @@ def cancel_job(session: Session, *, user: User, job_id: int) -> AnalysisJob:
     """A queued job is cancelled at once; a running one is flagged and its worker stops at the next beat."""
     job = get_job(session, user=user, job_id=job_id)
     job = session.execute(_locked(session, select(AnalysisJob).where(AnalysisJob.id == job.id))).scalar_one()
+    assert isinstance(job, AnalysisJob)
     if job.state in FINISHED:
         raise Conflict(f"Analysis job {job_id} has already finished ({job.state}).", code="job_finished")
     job.cancel_requested = True

@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 
 from app.config import get_settings
 from app.db.models import Case, Slide
@@ -54,6 +54,6 @@ def use_fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2 at production cost dominates these tests' runtime; the hashing itself is tested elsewhere."""
     from argon2 import PasswordHasher
 
-    import app.auth.security as security
+    from app.auth import security
 
     monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))

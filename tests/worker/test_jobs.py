@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
 from app.db.base import utcnow
-from app.db.models import AnalysisJob, AuditEvent, Case, Glomerulus, JobState
+from app.db.models import AnalysisJob, AuditEvent, Case, Glomerulus
 from app.db.session import session_scope
 from tests.analysis.factories import SlideRef, make_slide
 from tests.conftest import Person, TestDatabase, configure, make_user
