@@ -128,6 +128,28 @@ def prepare_broker() -> None:
         conn.default_channel.queue_declare(queue=task_queue(), durable=True, auto_delete=False)
 
 
+def purge_delivered_messages() -> int:
+    """Delete messages the embedded broker has already handed out.
+
+    kombu's SQLAlchemy transport only flags a delivered message invisible and never reads it again
+    (an unacked message is re-published as a new row), so without this the table grows forever.
+    """
+    settings = get_settings()
+    if not settings.uses_embedded_broker:
+        return 0
+    import sqlite3
+
+    path = settings.effective_broker_url.removeprefix("sqla+sqlite:///")
+    con = sqlite3.connect(path, timeout=30)
+    try:
+        with con:
+            return con.execute("DELETE FROM kombu_message WHERE visible = 0").rowcount
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+    finally:
+        con.close()
+
+
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _fresh_engine_in_child(**_: Any) -> None:
     # A forked pool child must not use (or close) the parent's pooled connections: drop them

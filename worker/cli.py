@@ -36,7 +36,7 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
 
     from app.config import get_settings
     from worker import tasks  # noqa: F401  (registers the task)
-    from worker.celery_app import celery_app, send_analyze, task_queue
+    from worker.celery_app import celery_app, purge_delivered_messages, send_analyze, task_queue
     from worker.jobs import Reaper
 
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -47,7 +47,8 @@ def worker(concurrency: int | None, pool: str, loglevel: str, hostname: str | No
 
     @worker_ready.connect(weak=False)  # type: ignore[untyped-decorator]
     def _start_reaper(**_: Any) -> None:
-        reaper["r"] = Reaper(send=send_analyze)
+        reaper["r"] = Reaper(send=send_analyze,
+                             housekeeping=purge_delivered_messages if settings.uses_embedded_broker else None)
         reaper["r"].start()
 
     @worker_shutdown.connect(weak=False)  # type: ignore[untyped-decorator]

@@ -603,9 +603,11 @@ def _safe_send(send: Callable[[int], None], job_id: int) -> None:
 class Reaper(threading.Thread):
     """Runs `reap` at start and then periodically, in every worker process that consumes jobs."""
 
-    def __init__(self, send: Callable[[int], None], interval_s: float | None = None) -> None:
+    def __init__(self, send: Callable[[int], None], interval_s: float | None = None,
+                 housekeeping: Callable[[], None] | None = None) -> None:
         super().__init__(name="glomcheck-reaper", daemon=True)
         self.send = send
+        self.housekeeping = housekeeping
         self.interval_s = interval_s or job_settings().reaper_interval_s or max(
             0.5, get_settings().heartbeat_timeout_s / 3)
         self._stop_event = threading.Event()
@@ -614,6 +616,8 @@ class Reaper(threading.Thread):
         while True:
             try:
                 reap(send=self.send)
+                if self.housekeeping is not None:
+                    self.housekeeping()
             except Exception:
                 log.warning("reaper pass failed", exc_info=True)
             if self._stop_event.wait(self.interval_s):
