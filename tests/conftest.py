@@ -18,6 +18,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 REPO = Path(__file__).resolve().parents[1]
+# Test profile everywhere (cheap argon2 parameters, no production secret checks).
+os.environ.setdefault("GLOMCHECK_ENVIRONMENT", "test")
 def _shared_data() -> Path:
     """../shared/data beside the checkout (or GLOMCHECK_SHARED_DATA); /work/shared/data as a last resort."""
     for cand in (os.environ.get("GLOMCHECK_SHARED_DATA"), REPO.parent / "shared" / "data", "/work/shared/data"):
