@@ -11,6 +11,7 @@ Needs `cd frontend && npm ci && npm run build` first; fails (never skips) withou
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -169,7 +170,7 @@ def test_pathologist_uploads_views_and_analyses(server: str, browser, tmp_path: 
     # Analysis with live progress (SSE): the header shows the stage and percent, then the outcome.
     page.get_by_test_id("analyse-button").click()
     status = page.get_by_test_id("analysis-status")
-    expect(status).to_have_attribute("data-state", __import__("re").compile("queued|running|succeeded|failed"), timeout=30_000)
+    expect(status).to_have_attribute("data-state", re.compile("queued|running|succeeded|failed"), timeout=30_000)
     seen: set[str] = set()
     deadline = time.monotonic() + ANALYSIS_TIMEOUT_S
     shot_taken = False
@@ -197,30 +198,51 @@ def test_pathologist_uploads_views_and_analyses(server: str, browser, tmp_path: 
     # The AI tab (AI results are visible or, under the blinded first read, announced as such).
     page.get_by_role("tab", name="AI").click()
     ai = page.locator(".tab-body")
-    expect(ai).to_contain_text(__import__("re").compile("Glomeruli detected|Available after you sign|not been analysed"))
+    expect(ai).to_contain_text(re.compile("Glomeruli detected|Available after you sign|not been analysed"))
+    shot(page, "en-07-ai-tab")
     if page.get_by_test_id("legend").count():
         page.keyboard.press("n")
         expect(page.get_by_test_id("glom-card")).to_be_visible()
         shot(page, "en-07-glomerulus-card")
         page.keyboard.press("f")
-    for tab in ("Report", "Comparison", "Clinical", "History"):
+    # The structured report: typed values survive until signed; signing opens the comparison.
+    page.get_by_role("tab", name="Report").click()
+    form = page.get_by_test_id("report-form")
+    form.get_by_label("Glomeruli counted").fill("12")
+    form.get_by_label("Globally sclerosed").fill("2")
+    form.get_by_label("Cellular crescents", exact=True).fill("0")
+    form.get_by_label("M (mesangial)").select_option("1")
+    form.get_by_label("Comment").fill("E2E report")
+    shot(page, "en-08-report-form")
+    form.get_by_test_id("sign").click()
+    form.get_by_test_id("confirm-sign").click()
+    expect(page.get_by_role("tab", name="Comparison")).to_have_attribute("aria-selected", "true")
+    expect(page.locator(".tab-body")).to_contain_text(re.compile("No comparison yet|Pathologist"))
+    shot(page, "en-09-comparison")
+    page.get_by_role("tab", name="Report").click()
+    expect(page.get_by_test_id("report-form")).to_contain_text("Signed (version 1)")
+    expect(page.get_by_label("Glomeruli counted")).to_have_value("12")
+    for tab in ("Clinical", "History"):
         page.get_by_role("tab", name=tab).click()
         page.wait_for_timeout(200)
-        shot(page, f"en-08-tab-{tab.lower()}")
+        shot(page, f"en-10-tab-{tab.lower()}")
     case_url = page.url
 
     # Second reads and admin pages render without errors.
     page.get_by_role("link", name="Second reads").click()
     expect(page.get_by_role("heading", name="Second-read queue")).to_be_visible()
-    shot(page, "en-09-second-reads")
+    shot(page, "en-11-second-reads")
     page.get_by_role("link", name="Worklist").click()
     expect(page.get_by_test_id("worklist")).to_contain_text("PAS")
-    shot(page, "en-10-worklist")
+    shot(page, "en-12-worklist")
 
     # Japanese: switch the language and take the same pages.
     page.get_by_label("Language").select_option("ja")
     expect(page.get_by_role("heading", name="ワークリスト")).to_be_visible()
     shot(page, "ja-10-worklist")
+    page.goto(case_url.split("?")[0] + "?tab=report")
+    expect(page.get_by_test_id("report-form")).to_contain_text("署名済")
+    shot(page, "ja-08-report")
     page.goto(case_url.split("?")[0] + "?tab=ai")
     page.wait_for_function("() => window.__glomOverlay && window.__glomOverlay.viewer && window.__glomOverlay.viewer.world.getItemCount() === 1")
     page.wait_for_timeout(1500)

@@ -1,58 +1,79 @@
 /**
- * API modules for issue 4 (reports, comparison, second reads, notifications, admin). None of these
- * endpoints exists yet; pages check `useFeature(...)` first and render "not available yet" otherwise,
- * so these functions are only called once the backend offers them. No data is ever faked here.
+ * API modules for the double check (issue 4): reports, assessment, comparison, second reads,
+ * notifications and admin — all through the client generated from openapi.json.
  */
-import { http } from "./client";
+import { api, unwrap } from "./client";
+import { ApiError } from "./errors";
+import type { components, operations } from "./schema.gen";
 
-export interface Notification {
-  id: number;
-  kind: string;
-  case_id?: number;
-  read_at?: string | null;
-  created_at: string;
+type S = components["schemas"];
+export type ReportIn = S["ReportIn"];
+export type ReportOut = S["ReportOut"];
+export type SignOut = S["SignOut"];
+export type AssessmentOut = S["AssessmentOut"];
+export type ComparisonOut = S["ComparisonOut"];
+export type DiscrepancyOut = S["DiscrepancyOut"];
+export type AlertOut = S["AlertOut"];
+export type NotificationOut = S["NotificationOut"];
+export type ResolutionReason = S["ResolutionReason"];
+export type DiscrepancyPage = S["DiscrepancyPage"];
+export type DiscrepancyRow = S["DiscrepancyRow"];
+export type AdminDiscrepancyQuery = NonNullable<operations["adminListDiscrepancies"]["parameters"]["query"]>;
+
+export interface VocabularyTerm {
+  code: string;
+  en: string;
+  ja: string;
+}
+export interface Vocabulary {
+  version: string;
+  not_assessed: { en: string; ja: string };
+  axes: Record<string, { label: { en: string; ja: string }; terms: VocabularyTerm[] }>;
 }
 
-export interface Alert {
-  id: number;
-  case_id: number;
-  case_number?: string;
-  severity: "major" | "minor" | "info" | string;
-  state: "open" | "acknowledged" | "resolved" | string;
-  fields?: string[];
-  author?: string;
-  created_at: string;
+/** 404 means "nothing yet": a value of null, not an error. */
+async function orNull<T>(p: Promise<T>): Promise<T | null> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
 }
 
-export type ResolutionReason = "ai_error" | "report_amended" | "original_confirmed" | "indeterminate";
+const path = (case_id: number) => ({ params: { path: { case_id } } });
 
-export interface Discrepancy {
-  id: number;
-  case_id: number;
-  field: string;
-  ai_value: unknown;
-  pathologist_value: unknown;
-  severity: "major" | "minor" | "info" | string;
-  evidence_glomerulus_ids?: number[];
-  state?: string;
-}
+export const reportsApi = {
+  vocabulary: () => unwrap<Vocabulary>(api.GET("/api/reports/vocabulary") as Promise<{ data?: Vocabulary; error?: unknown; response: Response }>),
+  current: (caseId: number) => orNull(unwrap<ReportOut>(api.GET("/api/cases/{case_id}/report", path(caseId)))),
+  versions: (caseId: number) => unwrap<ReportOut[]>(api.GET("/api/cases/{case_id}/reports", path(caseId))),
+  create: (caseId: number, body: ReportIn) => unwrap<ReportOut>(api.POST("/api/cases/{case_id}/report", { ...path(caseId), body })),
+  update: (reportId: number, body: ReportIn) => unwrap<ReportOut>(api.PUT("/api/reports/{report_id}", { params: { path: { report_id: reportId } }, body })),
+  sign: (reportId: number) => unwrap<SignOut>(api.POST("/api/reports/{report_id}/sign", { params: { path: { report_id: reportId } } })),
+};
 
-export const notificationsApi = {
-  list: () => http<Notification[]>("GET", "/api/notifications"),
+export const assessmentApi = {
+  get: (caseId: number) => orNull(unwrap<AssessmentOut>(api.GET("/api/cases/{case_id}/assessment", path(caseId)))),
+};
+
+export const comparisonApi = {
+  get: (caseId: number) => orNull(unwrap<ComparisonOut>(api.GET("/api/cases/{case_id}/comparison", path(caseId)))),
 };
 
 export const alertsApi = {
-  mine: () => http<Alert[]>("GET", "/api/alerts?assigned=me&state=open"),
-  acknowledge: (id: number) => http<Alert>("POST", `/api/alerts/${id}/acknowledge`, {}),
-  resolve: (id: number, reason: ResolutionReason, note: string) => http<Alert>("POST", `/api/alerts/${id}/resolve`, { reason, note }),
+  mine: () => unwrap<AlertOut[]>(api.GET("/api/alerts", { params: { query: { scope: "mine" } } })),
+  acknowledge: (id: number) => unwrap<AlertOut>(api.POST("/api/alerts/{alert_id}/acknowledge", { params: { path: { alert_id: id } } })),
+  resolve: (id: number, reason: ResolutionReason, note: string) =>
+    unwrap<AlertOut>(api.POST("/api/alerts/{alert_id}/resolve", { params: { path: { alert_id: id } }, body: { reason, note: note || null } })),
 };
 
-export const reportsApi = {
-  current: (caseId: number) => http<unknown>("GET", `/api/cases/${caseId}/report`),
+export const notificationsApi = {
+  list: () => unwrap<{ items: NotificationOut[]; unread: number }>(api.GET("/api/notifications", { params: { query: { unread_only: false } } })),
+  markRead: (id: number) => unwrap<unknown>(api.POST("/api/notifications/{notification_id}/read", { params: { path: { notification_id: id } } })),
+  markAllRead: () => unwrap<unknown>(api.POST("/api/notifications/read-all")),
 };
 
-export const discrepanciesApi = {
-  forCase: (caseId: number) => http<Discrepancy[]>("GET", `/api/cases/${caseId}/discrepancies`),
-  list: (params: URLSearchParams) => http<Discrepancy[]>("GET", `/api/discrepancies?${params.toString()}`),
-  csvUrl: (params: URLSearchParams) => `/api/discrepancies.csv?${params.toString()}`,
+export const adminApi = {
+  discrepancies: (query: AdminDiscrepancyQuery) => unwrap<DiscrepancyPage>(api.GET("/api/admin/discrepancies", { params: { query } })),
+  discrepanciesCsvUrl: (query: Record<string, string>) => `/api/admin/discrepancies.csv?${new URLSearchParams(query).toString()}`,
 };

@@ -1,11 +1,11 @@
 import { useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { NavLink, Outlet } from "react-router";
-import { useFeature } from "../api/features";
 import { useAuth } from "../auth/AuthProvider";
 import { LANGUAGES, setLanguage, type Language } from "../i18n";
 import { UploadDrawer } from "../upload/UploadDrawer";
 import { useUploads } from "../upload/UploadProvider";
+import { Bell } from "./Bell";
 import { ErrorMessage } from "./ErrorMessage";
 
 export function LanguageSwitch() {
@@ -16,17 +16,6 @@ export function LanguageSwitch() {
         <option key={l.code} value={l.code}>{l.label}</option>
       ))}
     </select>
-  );
-}
-
-function Bell() {
-  const { t } = useTranslation();
-  const available = useFeature("notifications");
-  // Until the notifications API exists, the bell says so instead of showing a made-up count.
-  return (
-    <button type="button" className="icon-btn bell" title={available ? t("header.notifications") : t("header.notificationsUnavailable")} aria-label={t("header.notifications")} disabled={!available}>
-      <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2Z" /></svg>
-    </button>
   );
 }
 

@@ -13,6 +13,8 @@ import { ErrorMessage } from "../components/ErrorMessage";
 import { Loading, NotAvailable } from "../components/NotAvailable";
 import { isTypingTarget } from "../lib/format";
 import { useUploads } from "../upload/UploadProvider";
+import { assessmentApi, comparisonApi, type AssessmentOut } from "../api/planned";
+import { AssessmentView, ComparisonView, ReportPanel } from "./casePanels";
 import { GlomCard, GlomCrop, ProbabilityBars, glomBbox } from "../viewer/GlomCard";
 import { styleOf, toOverlayItems, type StyleKey } from "../viewer/overlay";
 import { readingOrder, step } from "../viewer/order";
@@ -133,12 +135,18 @@ function Gallery({ slideId, gloms, onPick, selectedId }: { slideId: number; glom
   );
 }
 
-function AiPanel({ slide, gloms, analysed, glomError, onPick, selected, job }: {
+function Blinded() {
+  const { t } = useTranslation();
+  return <div className="blinded" data-testid="blinded"><strong>{t("ai.blindedTitle")}</strong><p>{t("ai.blindedBody")}</p></div>;
+}
+
+function AiPanel({ slide, gloms, analysed, glomError, onPick, selected, job, blinded, assessment, assessmentError }: {
   slide: SlideSummary | null; gloms: Glomerulus[] | undefined; analysed: boolean; glomError: unknown; onPick: (g: Glomerulus) => void; selected: Glomerulus | null; job: Job | null;
+  blinded: boolean; assessment: AssessmentOut | null | undefined; assessmentError: unknown;
 }) {
   const { t } = useTranslation();
+  if (blinded) return <Blinded />;
   if (!slide) return <div className="panel-empty muted">{t("case.noSlides")}</div>;
-  if (isBlindedError(glomError)) return <div className="blinded" data-testid="blinded"><strong>{t("ai.blindedTitle")}</strong><p>{t("ai.blindedBody")}</p></div>;
   if (glomError instanceof ApiError && glomError.status === 404) return <div className="panel-empty muted">{t("ai.notAnalysed")}</div>;
   if (glomError) return <ErrorMessage error={glomError} />;
   if (!gloms) return <Loading />;
@@ -163,7 +171,8 @@ function AiPanel({ slide, gloms, analysed, glomError, onPick, selected, job }: {
       </table>
       <div className="subsection">
         <h3>{t("ai.caseAssessment")}</h3>
-        <NotAvailable what={t("ai.caseAssessment")} note={t("ai.caseAssessmentNote")} />
+        {assessmentError ? <ErrorMessage error={assessmentError} compact /> : assessment ? <AssessmentView assessment={assessment} /> : assessment === null ? <div className="muted small">{t("ai.assessmentPending")}</div> : <Loading />}
+        {assessment?.model_versions.length ? <div className="muted small mono">{assessment.model_versions.join(" · ")}</div> : null}
       </div>
       {job?.model_versions && Object.keys(job.model_versions).length ? (
         <div className="subsection">
@@ -184,8 +193,6 @@ export function CasePage() {
   const uploads = useUploads();
   const qc = useQueryClient();
   const viewerRef = useRef<SlideViewerHandle>(null);
-  const reportsAvailable = useFeature("reports");
-  const comparisonAvailable = useFeature("discrepancies");
   const clinicalAvailable = useFeature("clinical");
   const historyAvailable = useFeature("audit");
 
@@ -201,7 +208,11 @@ export function CasePage() {
     enabled: !!slideId,
     retry: (n, e) => !(e instanceof ApiError && e.status < 500) && n < 2,
   });
-  const tab: Tab = (TABS as readonly string[]).includes(params.get("tab") ?? "") ? (params.get("tab") as Tab) : "ai";
+  const assessment = useQuery({ queryKey: ["assessment", caseId], queryFn: () => assessmentApi.get(caseId), enabled: Number.isFinite(caseId) && kase.isSuccess });
+  const comparison = useQuery({ queryKey: ["comparison", caseId], queryFn: () => comparisonApi.get(caseId), enabled: Number.isFinite(caseId) && kase.isSuccess });
+  // The server owns the blinded first read: any AI endpoint answering 403 blinded_first_read hides all AI output here.
+  const blinded = isBlindedError(gloms.error) || isBlindedError(assessment.error) || isBlindedError(comparison.error);
+  const tab: Tab = (TABS as readonly string[]).includes(params.get("tab") ?? "") ? (params.get("tab") as Tab) : blinded ? "report" : "ai";
   const setParam = (k: string, v: string | null) => {
     const next = new URLSearchParams(params);
     if (v === null) next.delete(k);
@@ -220,7 +231,8 @@ export function CasePage() {
     },
   });
 
-  const visibleGloms = useMemo(() => gloms.data?.glomeruli ?? [], [gloms.data]);
+  const visibleGloms = useMemo(() => (blinded ? [] : (gloms.data?.glomeruli ?? [])), [gloms.data, blinded]);
+  const [highlighted, setHighlighted] = useState<Set<number> | null>(null);
   const items = useMemo(() => toOverlayItems(visibleGloms), [visibleGloms]);
   const counts = useMemo(() => {
     const m = new Map<StyleKey, number>();
@@ -243,6 +255,15 @@ export function CasePage() {
     if (i >= 0) select(ordered[i]!);
   }, [selectedIndex, ordered, select]);
 
+  const showEvidence = useCallback((ids: number[]) => {
+    const set = new Set(ids);
+    const found = visibleGloms.filter((g) => set.has(g.id));
+    setHighlighted(set);
+    if (!found.length) return;
+    const boxes = found.map(glomBbox);
+    viewerRef.current?.flyTo({ x0: Math.min(...boxes.map((b) => b.x0)), y0: Math.min(...boxes.map((b) => b.y0)), x1: Math.max(...boxes.map((b) => b.x1)), y1: Math.max(...boxes.map((b) => b.y1)) }, 0.3);
+  }, [visibleGloms]);
+
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (isTypingTarget(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -250,7 +271,10 @@ export function CasePage() {
       if (k === "n") go(1);
       else if (k === "p") go(-1);
       else if (k === "f") setOverlayVisible((v) => !v);
-      else if (k === "escape") setSelectedId(null);
+      else if (k === "escape") {
+        setSelectedId(null);
+        setHighlighted(null);
+      }
       else if (k === "h") viewerRef.current?.home();
       else if (["1", "2", "3", "4"].includes(k)) viewerRef.current?.setMagnification([5, 10, 20, 40][Number(k) - 1]!);
       else return;
@@ -305,6 +329,7 @@ export function CasePage() {
                 overlayVisible={overlayVisible}
                 enabledStyles={enabled}
                 selectedId={selectedId}
+                highlighted={highlighted}
                 onSelect={(id) => select(visibleGloms.find((g) => g.id === id) ?? null, false)}
               />
               <div className="viewer-footer">
@@ -329,9 +354,14 @@ export function CasePage() {
             {selected && tab === "ai" && slideId ? (
               <GlomCard slideId={slideId} g={selected} ordinal={selectedIndex + 1} total={ordered.length} mppX={slideInfo?.mpp_x} onClose={() => setSelectedId(null)} onNext={() => go(1)} onPrev={() => go(-1)} />
             ) : null}
-            {tab === "report" ? (reportsAvailable ? <NotAvailable what={t("case.tab.report")} note={t("case.reportPending")} /> : <NotAvailable what={t("case.tab.report")} />) : null}
-            {tab === "ai" ? <AiPanel slide={slideInfo} gloms={gloms.data?.glomeruli} analysed={!!gloms.data?.job} glomError={gloms.error} onPick={(g) => select(g)} selected={selected} job={gloms.data?.job ?? null} /> : null}
-            {tab === "comparison" ? <NotAvailable what={t("case.tab.comparison")} note={comparisonAvailable ? t("case.reportPending") : undefined} /> : null}
+            {tab === "report" ? <ReportPanel caseId={caseId} onSigned={() => setParam("tab", "comparison")} /> : null}
+            {tab === "ai" ? <AiPanel slide={slideInfo} gloms={gloms.data?.glomeruli} analysed={!!gloms.data?.job} glomError={gloms.error} onPick={(g) => select(g)} selected={selected} job={gloms.data?.job ?? null}
+              blinded={blinded} assessment={assessment.data} assessmentError={isBlindedError(assessment.error) ? null : assessment.error} /> : null}
+            {tab === "comparison" ? (
+              blinded ? <Blinded /> : comparison.isLoading ? <Loading /> : comparison.error ? <ErrorMessage error={comparison.error} /> : comparison.data ? (
+                <ComparisonView comparison={comparison.data} onEvidence={showEvidence} />
+              ) : <div className="panel-empty muted">{t("comparison.none")}</div>
+            ) : null}
             {tab === "clinical" ? <NotAvailable what={t("case.tab.clinical")} note={clinicalAvailable ? t("case.reportPending") : undefined} /> : null}
             {tab === "history" ? <NotAvailable what={t("case.tab.history")} note={historyAvailable ? t("case.reportPending") : undefined} /> : null}
           </div>

@@ -1,17 +1,68 @@
-import { useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import { useFeature } from "../api/features";
-import { alertsApi } from "../api/planned";
+import { alertsApi, type AlertOut, type ResolutionReason } from "../api/planned";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { Loading, NotAvailable } from "../components/NotAvailable";
 import { formatDateTime } from "../lib/format";
 
-/** Second-read queue: my open alerts, oldest first. Wired to the alerts API once it exists. */
-export function QueuePage() {
+const REASONS: ResolutionReason[] = ["ai_error", "report_amended", "original_confirmed", "indeterminate"];
+
+function AlertRow({ a }: { a: AlertOut }) {
   const { t, i18n } = useTranslation();
+  const qc = useQueryClient();
+  const [resolving, setResolving] = useState(false);
+  const [reason, setReason] = useState<ResolutionReason | "">("");
+  const [note, setNote] = useState("");
+  const done = () => {
+    void qc.invalidateQueries({ queryKey: ["alerts"] });
+    void qc.invalidateQueries({ queryKey: ["notifications"] });
+  };
+  const ack = useMutation({ mutationFn: () => alertsApi.acknowledge(a.id), onSuccess: done });
+  const resolve = useMutation({ mutationFn: () => alertsApi.resolve(a.id, reason as ResolutionReason, note), onSuccess: done });
+  return (
+    <>
+      <tr data-testid="alert-row">
+        <td className="mono"><Link to={`/cases/${a.case_id}?tab=comparison`}>{a.case_number ?? a.case_id}</Link></td>
+        <td><span className={`badge ${a.severity}`}>{t(`severity.${a.severity}`, { defaultValue: a.severity })}</span></td>
+        <td>{a.fields.map((f) => t(`report.field.${f}`, { defaultValue: f })).join(", ")}</td>
+        <td>{t(`alertState.${a.state}`)}</td>
+        <td className="mono small">{formatDateTime(a.created_at, i18n.language)}</td>
+        <td className="actions">
+          {a.state === "open" ? <button type="button" className="btn small" onClick={() => ack.mutate()} disabled={ack.isPending}>{t("queue.acknowledge")}</button> : null}
+          {a.state !== "resolved" ? <button type="button" className="btn small" onClick={() => setResolving((r) => !r)}>{t("queue.resolve")}</button> : null}
+          <Link className="btn small ghost" to={`/cases/${a.case_id}?tab=comparison`}>{t("queue.open")}</Link>
+        </td>
+      </tr>
+      {resolving || ack.error ? (
+        <tr className="resolve-row">
+          <td colSpan={6}>
+            {resolving ? (
+              <form className="resolve-form" onSubmit={(e) => { e.preventDefault(); if (reason) resolve.mutate(); }}>
+                <select value={reason} onChange={(e) => setReason(e.target.value as ResolutionReason)} aria-label={t("queue.reason")} required>
+                  <option value="">{t("queue.chooseReason")}</option>
+                  {REASONS.map((r) => <option key={r} value={r}>{t(`resolution.${r}`)}</option>)}
+                </select>
+                <input value={note} onChange={(e) => setNote(e.target.value)} placeholder={t("queue.note")} aria-label={t("queue.note")} />
+                <button type="submit" className="btn small primary" disabled={!reason || resolve.isPending}>{t("queue.resolveNow")}</button>
+              </form>
+            ) : null}
+            <ErrorMessage error={ack.error ?? resolve.error} compact />
+          </td>
+        </tr>
+      ) : null}
+    </>
+  );
+}
+
+/** Second-read queue: my open alerts, oldest first; acknowledge, open the comparison, resolve with a reason. */
+export function QueuePage() {
+  const { t } = useTranslation();
   const available = useFeature("alerts");
-  const alerts = useQuery({ queryKey: ["alerts", "mine"], queryFn: alertsApi.mine, enabled: available === true });
+  const alerts = useQuery({ queryKey: ["alerts", "mine"], queryFn: alertsApi.mine, enabled: available === true, refetchInterval: 30_000 });
+  const rows = [...(alerts.data ?? [])].sort((a, b) => a.created_at.localeCompare(b.created_at));
   return (
     <div className="page">
       <div className="toolbar"><h1>{t("queue.title")}</h1></div>
@@ -24,19 +75,11 @@ export function QueuePage() {
       ) : (
         <table className="grid">
           <thead>
-            <tr><th>{t("queue.col.case")}</th><th>{t("queue.col.severity")}</th><th>{t("queue.col.fields")}</th><th>{t("queue.col.author")}</th><th>{t("queue.col.opened")}</th></tr>
+            <tr><th>{t("queue.col.case")}</th><th>{t("queue.col.severity")}</th><th>{t("queue.col.fields")}</th><th>{t("queue.col.state")}</th><th>{t("queue.col.opened")}</th><th /></tr>
           </thead>
           <tbody>
-            {(alerts.data ?? []).length === 0 ? <tr><td colSpan={5} className="empty">{t("queue.empty")}</td></tr> : null}
-            {[...(alerts.data ?? [])].sort((a, b) => a.created_at.localeCompare(b.created_at)).map((a) => (
-              <tr key={a.id}>
-                <td className="mono"><Link to={`/cases/${a.case_id}?tab=comparison`}>{a.case_number ?? a.case_id}</Link></td>
-                <td><span className={`badge ${a.severity}`}>{t(`severity.${a.severity}`, { defaultValue: a.severity })}</span></td>
-                <td>{(a.fields ?? []).join(", ")}</td>
-                <td>{a.author ?? "—"}</td>
-                <td className="mono small">{formatDateTime(a.created_at, i18n.language)}</td>
-              </tr>
-            ))}
+            {rows.length === 0 ? <tr><td colSpan={6} className="empty">{t("queue.empty")}</td></tr> : null}
+            {rows.map((a) => <AlertRow key={a.id} a={a} />)}
           </tbody>
         </table>
       )}
