@@ -110,6 +110,17 @@ CSV_COLUMNS = ("id", "created_at", "institution_id", "case_number", "pathologist
                "state", "resolution_reason", "is_current")
 
 
+def _cell(value: Any) -> Any:
+    """JSON for lists, empty for None, and a leading quote on text a spreadsheet would run as a formula."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
 def export_csv(session: Session, *, user: User, institution_id: int | None = None, **filters: Any) -> str:
     """Every matching discrepancy as CSV; the export itself is an audit event (who took what out)."""
     filters = {**filters, "limit": None, "offset": 0}
@@ -119,8 +130,7 @@ def export_csv(session: Session, *, user: User, institution_id: int | None = Non
     w.writerow(CSV_COLUMNS)
     for r in rows:
         d = r.model_dump(mode="json")
-        w.writerow([json.dumps(d[c]) if isinstance(d[c], (list, dict)) else ("" if d[c] is None else d[c])
-                    for c in CSV_COLUMNS])
+        w.writerow([_cell(d[c]) for c in CSV_COLUMNS])
     _audit(session, user, "admin.export",
            {"what": "discrepancies.csv", "rows": total, "institution_id": institution_id,
             "filters": {k: v for k, v in filters.items() if v is not None and k not in ("limit", "offset")}})
