@@ -92,6 +92,9 @@ def create_celery(settings: Settings | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # Results live in the database, so there is nothing to wait for from a dead pool child; the
+        # 10 s default only delays re-queueing its message (and so the next job).
+        worker_lost_wait=1.0,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
         worker_send_task_events=False,

@@ -7,8 +7,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from app.config import get_settings
 from app.db.models import Case, Slide
 from app.db.session import session_scope
@@ -49,11 +47,3 @@ def make_slide(owner: Person, *, source: Path = SMALL_SVS, case_state: str = "up
         s.flush()
         return SlideRef(slide.id, case.id)
 
-
-def use_fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2 at production cost dominates these tests' runtime; the hashing itself is tested elsewhere."""
-    from argon2 import PasswordHasher
-
-    from app.auth import security
-
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))

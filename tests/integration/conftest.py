@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.analysis.factories import use_fast_password_hashing
 from tests.conftest import REDIS_URL, REPO, TestDatabase, configure
 from worker import jobs
 
@@ -26,11 +25,6 @@ FAST_ENV = {
     "progress_write_interval_s": "0.1",
 }
 ENV_KEYS = ("broker_url", "task_queue", "analysis_pipeline", "test_stage_delay_s", *FAST_ENV)
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    use_fast_password_hashing(monkeypatch)
 
 
 @dataclass

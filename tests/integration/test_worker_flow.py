@@ -137,3 +137,29 @@ def test_cancel_stops_a_running_job(stack: Stack, client: TestClient) -> None:
         assert s.get(Case, slide.case_id).state == "uploaded"  # type: ignore[union-attr]
     # The slide can be analysed again once the cancelled job is out of the way.
     assert client.post(f"/api/slides/{slide.id}/analyze").status_code == 202
+
+
+def test_pool_child_killed_mid_job_the_same_worker_recovers_it(stack: Stack, client: TestClient) -> None:
+    """Only the prefork child dies: Celery re-queues the message (reject_on_worker_lost), the duplicate is
+    a no-op while the dead lease is fresh, and the reaper hands the job back once it is stale."""
+    import os
+    import signal
+
+    import psutil
+
+    w = stack.start_worker(analysis_pipeline=FAKE, test_stage_delay_s="0.6")
+    person = make_user("child@h1.example")
+    slide = make_slide(person)
+    login(client, person)
+    job_id = client.post(f"/api/slides/{slide.id}/analyze").json()["id"]
+    wait_for(lambda: job_json(client, job_id)["stage"] == "detection", 20, "the job to reach its second stage")
+    children = psutil.Process(w.proc.pid).children()
+    assert len(children) == 1
+    os.kill(children[0].pid, signal.SIGKILL)
+
+    wait_for(lambda: job_json(client, job_id)["state"] not in ("queued", "running"), 40, "the job to finish")
+    done = job_json(client, job_id)
+    assert done["state"] == "succeeded" and done["attempts"] == 2
+    with session_scope() as s:
+        assert s.execute(select(func.count()).select_from(Glomerulus)).scalar_one() == fake_pipeline.N_GLOMERULI
+    assert w.proc.poll() is None  # the worker itself survived
