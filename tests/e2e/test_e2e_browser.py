@@ -34,6 +34,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SHARED_DATA = Path(os.environ.get("GLOMCHECK_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
 SLIDE = SHARED_DATA / "slides" / "CMU-1-Small-Region.svs"
 EMAIL, PASSWORD = "path1@e2e.example", "correct-horse-e2e-1"
+ADMIN_EMAIL = "admin@e2e.example"
 # The analysis can only succeed where the trained models (ONNX + card) are present in the checkout.
 MODELS_PRESENT = all((REPO / "models" / m / "card.json").is_file() for m in ("glom_detector", "glom_classifier"))
 ANALYSIS_TIMEOUT_S = float(os.environ.get("GLOMCHECK_E2E_ANALYSIS_TIMEOUT", "300"))
@@ -68,6 +69,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env.update({"GLOMCHECK_VAR_DIR": str(var), "GLOMCHECK_ENVIRONMENT": "development", "PYTHONUNBUFFERED": "1"})
     _glomcheck("db", "upgrade", env=env)
     _glomcheck("create-user", "--email", EMAIL, "--password", PASSWORD, "--institution", "E2E", "--name", "Dr. E2E", env=env)
+    _glomcheck("create-user", "--email", ADMIN_EMAIL, "--password", PASSWORD, "--institution", "E2E", "--role", "admin",
+               "--name", "E2E Admin", env=env)
     port = _free_port()
     log = (var / "serve.log").open("wb")
     proc = subprocess.Popen([*_glomcheck_cmd(), "serve", "--port", str(port)], cwd=REPO, env=env,
@@ -256,6 +259,27 @@ def test_pathologist_uploads_views_and_analyses(server: str, browser, tmp_path: 
     page.get_by_role("button", name="ログアウト").click()
     expect(page.get_by_role("heading", name="ログイン")).to_be_visible()
     shot(page, "ja-01-login")
+
+    # The admin: discrepancy table with CSV export, agreement, audit log, users (Japanese, then English).
+    page.get_by_label("メールアドレス").fill(ADMIN_EMAIL)
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    page.get_by_role("link", name="管理").click()
+    expect(page.get_by_test_id("admin-discrepancies")).to_be_visible()
+    shot(page, "ja-13-admin-discrepancies")
+    page.get_by_label("表示言語").select_option("en")
+    expect(page.get_by_role("heading", name="Discrepancies")).to_be_visible()
+    shot(page, "en-13-admin-discrepancies")
+    href = page.get_by_test_id("csv-export").get_attribute("href")
+    assert href
+    csv = page.request.get(f"{server}{href}")
+    assert csv.status == 200 and "text/csv" in csv.headers.get("content-type", ""), (csv.status, csv.headers)
+    for section, heading in (("agreement", "Agreement"), ("audit", "Audit log"), ("users", "Users and institutions")):
+        page.get_by_role("link", name=heading).click()
+        expect(page.get_by_role("heading", name=heading)).to_be_visible()
+        page.wait_for_timeout(300)
+        shot(page, f"en-14-admin-{section}")
+    expect(page.locator(".admin-body")).to_contain_text(EMAIL)
 
     assert not errors, f"JavaScript errors in the page: {errors}"
     ctx.close()

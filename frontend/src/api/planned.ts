@@ -73,7 +73,28 @@ export const notificationsApi = {
   markAllRead: () => unwrap<unknown>(api.POST("/api/notifications/read-all")),
 };
 
+export type AgreementStats = S["AgreementStats"];
+/** Confidence intervals come back as plain arrays from the endpoint's inline schema. */
+export interface ScoreAgreement {
+  score: string;
+  n: number;
+  percent_agreement: number | null;
+  percent_ci: number[] | null;
+  kappa: number | null;
+  kappa_ci: number[] | null;
+}
+export type AuditPage = S["AuditPage"];
+export type AdminUserOut = S["AdminUserOut"];
+export type ClinicalOut = S["ClinicalOut"];
+
+export const clinicalApi = {
+  get: (caseId: number) => orNull(unwrap<ClinicalOut>(api.GET("/api/cases/{case_id}/clinical", path(caseId)))),
+};
+
 export const adminApi = {
+  agreement: (since?: string, until?: string) => unwrap(api.GET("/api/admin/agreement", { params: { query: { since: since || undefined, until: until || undefined } } })),
+  audit: (action?: string) => unwrap<AuditPage>(api.GET("/api/admin/audit", { params: { query: { action: action || undefined, limit: 200 } } })),
+  users: () => unwrap<AdminUserOut[]>(api.GET("/api/admin/users")),
   discrepancies: (query: AdminDiscrepancyQuery) => unwrap<DiscrepancyPage>(api.GET("/api/admin/discrepancies", { params: { query } })),
   discrepanciesCsvUrl: (query: Record<string, string>) => `/api/admin/discrepancies.csv?${new URLSearchParams(query).toString()}`,
 };

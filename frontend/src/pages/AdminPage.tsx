@@ -1,34 +1,183 @@
+import { useQuery } from "@tanstack/react-query";
+import { useState } from "react";
 import { useTranslation } from "react-i18next";
-import { NavLink, useParams } from "react-router";
-import { useFeature, type Feature } from "../api/features";
-import { NotAvailable } from "../components/NotAvailable";
+import { Link, NavLink, useParams } from "react-router";
+import { useFeature } from "../api/features";
+import { adminApi, type AdminDiscrepancyQuery, type ScoreAgreement } from "../api/planned";
+import { FINDINGS } from "../api/types";
+import { ErrorMessage } from "../components/ErrorMessage";
+import { Loading, NotAvailable } from "../components/NotAvailable";
+import { formatDateTime } from "../lib/format";
+import { formatValue } from "./casePanels";
 
-const SECTIONS: { key: string; feature: Feature }[] = [
-  { key: "discrepancies", feature: "discrepancies" },
-  { key: "agreement", feature: "admin" },
-  { key: "audit", feature: "audit" },
-  { key: "users", feature: "admin" },
-  { key: "settings", feature: "admin" },
-  { key: "models", feature: "models" },
-];
+const SECTIONS = ["discrepancies", "agreement", "audit", "users", "settings", "models"] as const;
 
-/** Admin area (issue 4). Each section states plainly when its API is not there yet. */
+function Discrepancies() {
+  const { t, i18n } = useTranslation();
+  const [f, setF] = useState<Record<string, string>>({ since: "", until: "", severity: "", state: "", finding: "" });
+  const query: AdminDiscrepancyQuery = {
+    since: f.since ? `${f.since}T00:00:00` : undefined,
+    until: f.until ? `${f.until}T23:59:59` : undefined,
+    severity: (f.severity || undefined) as AdminDiscrepancyQuery["severity"],
+    state: (f.state || undefined) as AdminDiscrepancyQuery["state"],
+    finding: f.finding || undefined,
+    limit: 200,
+  };
+  const q = useQuery({ queryKey: ["admin", "discrepancies", query], queryFn: () => adminApi.discrepancies(query) });
+  const csv: Record<string, string> = Object.fromEntries(Object.entries(query).filter(([k, v]) => v !== undefined && k !== "limit").map(([k, v]) => [k, String(v)]));
+  const set = (k: string) => (e: { target: { value: string } }) => setF((o) => ({ ...o, [k]: e.target.value }));
+  return (
+    <>
+      <div className="toolbar">
+        <label className="inline-field"><span>{t("worklist.from")}</span><input type="date" value={f.since} onChange={set("since")} /></label>
+        <label className="inline-field"><span>{t("worklist.to")}</span><input type="date" value={f.until} onChange={set("until")} /></label>
+        <label className="inline-field"><span>{t("queue.col.severity")}</span>
+          <select value={f.severity} onChange={set("severity")}><option value="">{t("admin.all")}</option>{["major", "minor", "info"].map((s) => <option key={s} value={s}>{t(`severity.${s}`)}</option>)}</select></label>
+        <label className="inline-field"><span>{t("queue.col.state")}</span>
+          <select value={f.state} onChange={set("state")}><option value="">{t("admin.all")}</option>{["open", "acknowledged", "resolved", "none"].map((s) => <option key={s} value={s}>{t(`alertState.${s}`, { defaultValue: t("admin.noAlert") })}</option>)}</select></label>
+        <label className="inline-field"><span>{t("admin.finding")}</span>
+          <select value={f.finding} onChange={set("finding")}><option value="">{t("admin.all")}</option>{FINDINGS.map((x) => <option key={x} value={x}>{t(`finding.${x}`)}</option>)}</select></label>
+        <div className="spacer" />
+        <a className="btn" href={adminApi.discrepanciesCsvUrl(csv)} download data-testid="csv-export">{t("admin.exportCsv")}</a>
+      </div>
+      {q.isLoading ? <Loading /> : q.error ? <ErrorMessage error={q.error} /> : (
+        <table className="grid" data-testid="admin-discrepancies">
+          <thead><tr><th>{t("admin.date")}</th><th>{t("queue.col.case")}</th><th>{t("admin.pathologist")}</th><th>{t("comparison.field")}</th><th>{t("queue.col.severity")}</th><th>{t("comparison.pathologist")}</th><th>{t("comparison.ai")}</th><th>{t("queue.col.state")}</th></tr></thead>
+          <tbody>
+            {q.data!.items.length === 0 ? <tr><td colSpan={8} className="empty">{t("admin.noDiscrepancies")}</td></tr> : null}
+            {q.data!.items.map((d) => (
+              <tr key={d.id}>
+                <td className="mono small">{formatDateTime(d.created_at, i18n.language)}</td>
+                <td className="mono"><Link to={`/cases/${d.case_id}?tab=comparison`}>{d.case_number}</Link></td>
+                <td>{d.pathologist_email}</td>
+                <td>{t(`report.field.${d.field}`, { defaultValue: d.field })}{d.reliable ? "" : ` (${t("admin.unreliable")})`}</td>
+                <td><span className={`badge ${d.severity}`}>{t(`severity.${d.severity}`, { defaultValue: d.severity })}</span></td>
+                <td className="mono">{formatValue(d.pathologist_value, t("report.notAssessed"))}</td>
+                <td className="mono">{formatValue(d.ai_value, t("report.notAssessed"))}</td>
+                <td>{t(`alertState.${d.state}`, { defaultValue: d.state })}{d.resolution_reason ? ` · ${t(`resolution.${d.resolution_reason}`, { defaultValue: d.resolution_reason })}` : ""}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {q.data ? <div className="table-footer muted small">{t("worklist.count", { count: q.data.items.length, total: q.data.total })}</div> : null}
+    </>
+  );
+}
+
+function AgreementTable({ rows, title }: { rows: ScoreAgreement[]; title: string }) {
+  const { t } = useTranslation();
+  const pct = (x: number | null | undefined) => (x === null || x === undefined ? "—" : `${(x * (x <= 1 ? 100 : 1)).toFixed(0)}%`);
+  return (
+    <section className="subsection">
+      <h3>{title}</h3>
+      <table className="grid">
+        <thead><tr><th>{t("admin.score")}</th><th>N</th><th>{t("admin.percentAgreement")}</th><th>κ</th><th>{t("admin.kappaBar")}</th></tr></thead>
+        <tbody>
+          {rows.length === 0 ? <tr><td colSpan={5} className="empty">{t("admin.noData")}</td></tr> : null}
+          {rows.map((r) => (
+            <tr key={r.score}>
+              <td>{t(`report.field.${r.score}`, { defaultValue: r.score })}</td>
+              <td className="mono">{r.n}</td>
+              <td className="mono">{pct(r.percent_agreement)}{r.percent_ci ? ` (${pct(r.percent_ci[0])}–${pct(r.percent_ci[1])})` : ""}</td>
+              <td className="mono">{r.kappa === null || r.kappa === undefined ? "—" : r.kappa.toFixed(2)}{r.kappa_ci ? ` (${(r.kappa_ci[0] ?? 0).toFixed(2)}–${(r.kappa_ci[1] ?? 0).toFixed(2)})` : ""}</td>
+              <td>
+                {r.kappa !== null && r.kappa !== undefined ? (
+                  <span className="kappa-bar" title={`κ ${r.kappa.toFixed(2)}`}>
+                    <span className="kappa-fill" style={{ width: `${Math.max(0, r.kappa) * 100}%` }} />
+                    {r.kappa_ci ? <span className="kappa-ci" style={{ left: `${Math.max(0, r.kappa_ci[0] ?? 0) * 100}%`, width: `${Math.max(0, (r.kappa_ci[1] ?? 0) - Math.max(0, r.kappa_ci[0] ?? 0)) * 100}%` }} /> : null}
+                  </span>
+                ) : null}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function Agreement() {
+  const { t } = useTranslation();
+  const q = useQuery({ queryKey: ["admin", "agreement"], queryFn: () => adminApi.agreement() });
+  if (q.isLoading) return <Loading />;
+  if (q.error) return <ErrorMessage error={q.error} />;
+  return (
+    <>
+      <p className="muted">{t("admin.comparisons", { count: q.data!.comparisons })}</p>
+      <AgreementTable rows={q.data!.ai_vs_pathologist} title={t("admin.aiVsPathologist")} />
+      <AgreementTable rows={q.data!.pathologist_vs_second_reader} title={t("admin.pathologistVsSecond")} />
+    </>
+  );
+}
+
+function Audit() {
+  const { t, i18n } = useTranslation();
+  const [action, setAction] = useState("");
+  const q = useQuery({ queryKey: ["admin", "audit", action], queryFn: () => adminApi.audit(action) });
+  return (
+    <>
+      <div className="toolbar"><input type="search" placeholder={t("admin.auditSearch")} aria-label={t("admin.auditSearch")} value={action} onChange={(e) => setAction(e.target.value)} /></div>
+      {q.isLoading ? <Loading /> : q.error ? <ErrorMessage error={q.error} /> : (
+        <table className="grid">
+          <thead><tr><th>{t("admin.date")}</th><th>{t("admin.action")}</th><th>{t("admin.object")}</th><th>{t("admin.actor")}</th><th>{t("admin.hash")}</th></tr></thead>
+          <tbody>
+            {q.data!.items.map((r) => (
+              <tr key={r.id}>
+                <td className="mono small">{formatDateTime(r.ts, i18n.language)}</td>
+                <td className="mono">{r.action}</td>
+                <td className="mono small">{r.object_type ? `${r.object_type} ${r.object_id ?? ""}` : "—"}</td>
+                <td className="mono small">{r.actor_user_id ?? "—"}</td>
+                <td className="mono small muted">{r.hash.slice(0, 12)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
+
+function Users() {
+  const { t } = useTranslation();
+  const q = useQuery({ queryKey: ["admin", "users"], queryFn: adminApi.users });
+  if (q.isLoading) return <Loading />;
+  if (q.error) return <ErrorMessage error={q.error} />;
+  return (
+    <table className="grid">
+      <thead><tr><th>{t("auth.email")}</th><th>{t("admin.name")}</th><th>{t("admin.role")}</th><th>{t("admin.active")}</th></tr></thead>
+      <tbody>
+        {q.data!.map((u) => (
+          <tr key={u.id}><td>{u.email}</td><td>{u.display_name}</td><td>{t(`role.${u.role}`, { defaultValue: u.role })}</td><td>{u.is_active ? "✓" : "—"}</td></tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** Admin area: discrepancies (filters, CSV), agreement, audit log, users; settings and models not wired yet. */
 export function AdminPage() {
   const { t } = useTranslation();
   const { section = "discrepancies" } = useParams();
-  const current = SECTIONS.find((s) => s.key === section) ?? SECTIONS[0]!;
-  const available = useFeature(current.feature);
+  const current = (SECTIONS as readonly string[]).includes(section) ? section : "discrepancies";
+  const available = useFeature("admin");
   return (
     <div className="page admin">
       <nav className="sub-nav">
         {SECTIONS.map((s) => (
-          <NavLink key={s.key} to={`/admin/${s.key}`} className={({ isActive }) => (isActive || (s.key === "discrepancies" && !section) ? "active" : "")}>{t(`admin.${s.key}`)}</NavLink>
+          <NavLink key={s} to={`/admin/${s}`} className={() => (s === current ? "active" : "")}>{t(`admin.${s}`)}</NavLink>
         ))}
       </nav>
       <div className="admin-body">
-        <h1>{t(`admin.${current.key}`)}</h1>
-        <p className="muted">{t(`admin.${current.key}Desc`)}</p>
-        <NotAvailable what={t(`admin.${current.key}`)} note={available ? t("case.reportPending") : undefined} />
+        <h1>{t(`admin.${current}`)}</h1>
+        <p className="muted">{t(`admin.${current}Desc`)}</p>
+        {available === false ? <NotAvailable what={t(`admin.${current}`)} /> : available === undefined ? <Loading /> : (
+          current === "discrepancies" ? <Discrepancies /> :
+          current === "agreement" ? <Agreement /> :
+          current === "audit" ? <Audit /> :
+          current === "users" ? <Users /> :
+          <NotAvailable what={t(`admin.${current}`)} note={t("case.reportPending")} />
+        )}
       </div>
     </div>
   );

@@ -243,3 +243,29 @@ export function ComparisonView({ comparison, onEvidence }: { comparison: Compari
 export function isNotReady(e: unknown): boolean {
   return e instanceof ApiError && e.status === 404;
 }
+
+/** Clinical data as recorded (read-only here), with the computed eGFR and its note. */
+export function ClinicalView({ clinical }: { clinical: import("../api/planned").ClinicalOut }) {
+  const { t } = useTranslation();
+  const na = t("report.notAssessed");
+  const rows: [string, string][] = [
+    ["age", clinical.age_years !== null ? `${clinical.age_years}` : na],
+    ["sex", clinical.sex ? t(`clinical.sexValue.${clinical.sex}`, { defaultValue: clinical.sex }) : na],
+    ["clinicalDiagnosis", clinical.clinical_diagnosis ?? na],
+    ["bp", clinical.systolic_bp_mmhg !== null ? `${clinical.systolic_bp_mmhg}/${clinical.diastolic_bp_mmhg ?? "—"} mmHg` : na],
+    ["creatinine", clinical.creatinine_mg_dl !== null ? `${clinical.creatinine_mg_dl} mg/dL` : na],
+    ["egfr", clinical.egfr !== null && clinical.egfr !== undefined ? `${clinical.egfr.toFixed(1)} ${clinical.egfr_unit ?? ""}` : na],
+    ["proteinuria", clinical.urinary_protein !== null ? `${clinical.urinary_protein} ${clinical.urinary_protein_unit ?? ""}` : na],
+    ["haematuria", clinical.haematuria === null ? na : clinical.haematuria ? t("clinical.yes") : t("clinical.no")],
+    ["history", clinical.history ?? na],
+  ];
+  return (
+    <div className="clinical" data-testid="clinical">
+      <table className="kv">
+        <tbody>{rows.map(([k, v]) => <tr key={k}><th>{t(`clinical.${k}`)}</th><td className="mono">{v}</td></tr>)}</tbody>
+      </table>
+      {clinical.egfr_note ? <p className="muted small">{clinical.egfr_note}</p> : null}
+      {clinical.followups?.length ? <p className="muted small">{t("clinical.followups", { count: clinical.followups.length })}</p> : null}
+    </div>
+  );
+}
