@@ -10,6 +10,7 @@ Needs `cd frontend && npm ci && npm run build` first; fails (never skips) withou
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -56,7 +57,7 @@ def _glomcheck(*args: str, env: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is not installed at {CHROMIUM}: apt-get install -y chromium (never `playwright install`).",
                     pytrace=False)
@@ -88,7 +89,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"glomcheck serve did not start:\n{(var / 'serve.log').read_text()[-3000:]}", pytrace=False)
             time.sleep(0.3)
-        yield base
+        yield base, var
     finally:
         if proc.poll() is None:
             try:
@@ -117,8 +118,49 @@ def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
-def test_pathologist_uploads_views_and_analyses(server: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def plant_glomeruli(var: Path, slide_id: int, n: int = 40) -> None:
+    """Store a succeeded analysis with synthetic glomeruli for the slide, straight into the server's database.
+
+    The trained models are not part of every checkout; this lets the viewer's overlay, card, keyboard
+    navigation and gallery be exercised against the real API either way. Test-only data.
+    """
+    import random
+
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from app.db.models import AnalysisJob, Glomerulus, Slide
+
+    rnd = random.Random(5)
+    engine = create_engine(f"sqlite:///{var / 'glomcheck.db'}")
+    statuses = ["normal", "normal", "abnormal", "abnormal", "indeterminate", "not_assessable"]
+    findings = ["global_sclerosis", "segmental_sclerosis", "cellular_crescent", "mesangial_hypercellularity"]
+    with Session(engine) as s, s.begin():
+        slide = s.execute(select(Slide).where(Slide.id == slide_id)).scalar_one()
+        job = AnalysisJob(slide_id=slide.id, institution_id=slide.institution_id, state="succeeded", stage="done", progress=1.0,
+                          model_versions={"glom_detector": "e2e-planted"}, timings_s={}, result={}, attempts=1)
+        s.add(job)
+        s.flush()
+        for i in range(n):
+            cx, cy, r = rnd.uniform(150, slide.width - 150), rnd.uniform(150, slide.height - 150), rnd.uniform(40, 90)
+            poly = [[cx + r * math.cos(a / 16 * 2 * math.pi) * rnd.uniform(0.85, 1.1),
+                     cy + r * math.sin(a / 16 * 2 * math.pi) * rnd.uniform(0.85, 1.1)] for a in range(16)]
+            xs, ys = [p[0] for p in poly], [p[1] for p in poly]
+            status = statuses[i % len(statuses)]
+            probs = {f: round(rnd.uniform(0, 0.3), 2) for f in findings}
+            if status == "abnormal":
+                probs[findings[i % len(findings)]] = 0.91
+            s.add(Glomerulus(job_id=job.id, slide_id=slide.id, index=i, polygon=poly, bbox_x0=int(min(xs)), bbox_y0=int(min(ys)),
+                             bbox_x1=int(max(xs)) + 1, bbox_y1=int(max(ys)) + 1, area_um2=3.14 * r * r * 0.25,
+                             detection_score=round(rnd.uniform(0.6, 0.99), 2), findings=probs, status=status,
+                             flags=["edge_cut"] if status == "not_assessable" else []))
+    engine.dispose()
+
+
+def test_pathologist_uploads_views_and_analyses(served: tuple[str, Path], browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
+
+    server, var = served
 
     # A de-identified copy with a name that says its stain.
     slide = tmp_path / "E2E-biopsy_PAS.svs"
@@ -238,6 +280,32 @@ def test_pathologist_uploads_views_and_analyses(server: str, browser, tmp_path: 
     page.get_by_role("tab", name="Report").click()
     expect(page.get_by_test_id("report-form")).to_contain_text("Signed (version 1)")
     expect(page.get_by_label("Glomeruli counted")).to_have_value("12")
+    # The overlay on the real API: planted glomeruli (see plant_glomeruli), visible now that the report is signed.
+    slide_id = int(re.search(r"slide=(\d+)", page.url).group(1)) if "slide=" in page.url else 1
+    plant_glomeruli(var, slide_id)
+    page.goto(page.url.split("?")[0] + f"?slide={slide_id}&tab=ai")
+    expect(page.get_by_test_id("legend")).to_be_visible()
+    expect(page.get_by_test_id("legend")).to_contain_text("Indeterminate")
+    page.wait_for_function("() => window.__glomOverlay && window.__glomOverlay.drawn > 0")
+    page.keyboard.press("n")
+    card = page.get_by_test_id("glom-card")
+    expect(card).to_contain_text("Glomerulus 1 of")
+    expect(card.locator(".glom-crop img")).to_be_visible(timeout=15_000)
+    page.keyboard.press("n")
+    expect(card).to_contain_text("Glomerulus 2 of")
+    page.keyboard.press("p")
+    expect(card).to_contain_text("Glomerulus 1 of")
+    page.wait_for_timeout(1200)
+    shot(page, "en-09b-overlay-card")
+    page.get_by_label("Filter by finding").select_option("status:indeterminate")
+    expect(page.get_by_test_id("gallery")).to_contain_text("shown")
+    page.keyboard.press("f")
+    expect(page.get_by_test_id("legend").get_by_role("checkbox").first).not_to_be_checked()
+    page.keyboard.press("f")
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(800)
+    shot(page, "en-09c-overlay-gallery")
+
     for tab in ("Clinical", "History"):
         page.get_by_role("tab", name=tab).click()
         page.wait_for_timeout(200)

@@ -356,7 +356,7 @@ export function drawOverlay(
   }
   ctx.setLineDash([]);
   if (highlighted && highlighted.size) {
-    ctx.strokeStyle = "#ffffff";
+    ctx.strokeStyle = "#00e5ff";
     ctx.lineWidth = 3;
     ctx.beginPath();
     for (const i of idx) {
@@ -369,15 +369,16 @@ export function drawOverlay(
   }
   if (selected) {
     const p = selected.pts;
-    ctx.strokeStyle = "#ffffff";
-    ctx.lineWidth = 4;
+    // A dark halo under a thick line in the status colour: visible on bright glass and on dense tissue.
+    ctx.strokeStyle = "rgba(0,0,0,0.85)";
+    ctx.lineWidth = 7;
     ctx.beginPath();
     ctx.moveTo(p[0]! * scale + tx, p[1]! * scale + ty);
     for (let k = 2; k + 1 < p.length; k += 2) ctx.lineTo(p[k]! * scale + tx, p[k + 1]! * scale + ty);
     ctx.closePath();
     ctx.stroke();
     ctx.strokeStyle = styles[selected.style]?.color ?? "#e0e0e0";
-    ctx.lineWidth = 2;
+    ctx.lineWidth = 3.5;
     ctx.stroke();
   }
   return { drawn, culled: grid.items.length - drawn, styles: byStyle.size };
