@@ -202,6 +202,27 @@ def test_pathologist_uploads_views_and_analyses(served: tuple[str, Path], browse
     expect(row).to_have_attribute("data-phase", "done", timeout=120_000)
     expect(row).to_contain_text("Done")
     shot(page, "en-03-upload-drawer")
+
+    # A dropped connection mid-upload: the first PATCH is cut off; tus asks the server for the offset and resumes.
+    second = tmp_path / "E2E-biopsy_PAM.svs"
+    second.write_bytes(SLIDE.read_bytes() + b"\0" * 64)  # same image, different bytes (not a duplicate)
+    cut = {"n": 0}
+
+    def drop_first_patch(route):  # type: ignore[no-untyped-def]
+        if route.request.method == "PATCH" and cut["n"] == 0:
+            cut["n"] += 1
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/uploads/**", drop_first_patch)
+    drawer.get_by_test_id("file-input").set_input_files([str(second)])
+    row2 = drawer.locator('[data-testid="upload-row"]', has_text="E2E-biopsy_PAM.svs")
+    expect(row2.get_by_label("Stain")).to_have_value("pam")
+    row2.get_by_role("button", name="Upload", exact=True).click()
+    expect(row2).to_have_attribute("data-phase", "done", timeout=120_000)
+    assert cut["n"] == 1, "the connection drop was not exercised"
+    page.unroute("**/api/uploads/**")
     row.get_by_role("link", name="Open").click()
 
     # Case page: the slide in the viewer with scale bar and magnification.
