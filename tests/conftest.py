@@ -38,7 +38,7 @@ def _pg_base() -> str:
 
 
 @dataclass
-class TestDatabase:
+class DbUnderTest:
     kind: str  # "postgresql" | "sqlite"
     url: str
 
@@ -110,12 +110,12 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestDatabase]:
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DbUnderTest]:
     """A migrated, empty database of each kind; settings point at it; storage in tmp_path."""
     url = request.getfixturevalue("pg_url" if request.param == "postgresql" else "sqlite_url")
     configure(None, database_url=url, var_dir=str(tmp_path / "var"), storage_dir=str(tmp_path / "storage"),
               environment="test", broker_url=None)
-    tdb = TestDatabase(request.param, url)
+    tdb = DbUnderTest(request.param, url)
     tdb.truncate_all()
     yield tdb
     tdb.truncate_all()
@@ -123,11 +123,11 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestDatabase]
 
 
 @pytest.fixture
-def pg(pg_url: str, tmp_path: Path) -> Iterator[TestDatabase]:
+def pg(pg_url: str, tmp_path: Path) -> Iterator[DbUnderTest]:
     """PostgreSQL only (for tests that need not run twice)."""
     configure(None, database_url=pg_url, var_dir=str(tmp_path / "var"), storage_dir=str(tmp_path / "storage"),
               environment="test", broker_url=None)
-    tdb = TestDatabase("postgresql", pg_url)
+    tdb = DbUnderTest("postgresql", pg_url)
     tdb.truncate_all()
     yield tdb
     tdb.truncate_all()
@@ -135,7 +135,7 @@ def pg(pg_url: str, tmp_path: Path) -> Iterator[TestDatabase]:
 
 
 @pytest.fixture
-def app_client(db: TestDatabase) -> Iterator[TestClient]:
+def app_client(db: DbUnderTest) -> Iterator[TestClient]:
     from app.main import create_app
 
     with TestClient(create_app()) as client:
@@ -168,7 +168,7 @@ def login(client: TestClient, person: Person) -> TestClient:
 
 
 @pytest.fixture
-def users(db: TestDatabase) -> dict[str, Person]:
+def users(db: DbUnderTest) -> dict[str, Person]:
     """Two pathologists and an admin at H1, a pathologist at H2."""
     return {
         "path1": make_user("path1@h1.example"),
@@ -176,3 +176,14 @@ def users(db: TestDatabase) -> dict[str, Person]:
         "admin": make_user("admin@h1.example", role="admin"),
         "other": make_user("path@h2.example", institution="H2"),
     }
+
+
+def set_blinded_read(institution_id: int, enabled: bool) -> None:
+    """Turn the per-institution blinded first read on or off (DOMAIN.md §1)."""
+    from app.db.models import Institution
+    from app.db.session import session_scope
+
+    with session_scope() as s:
+        inst = s.get(Institution, institution_id)
+        assert inst is not None
+        inst.settings = {**inst.settings, "blinded_first_read": enabled}

@@ -397,7 +397,22 @@ def finish_succeeded(lease: Lease, result: PipelineResultLike, *, total_s: float
                object_id=job.id, details={"slide_id": job.slide_id, "attempt": job.attempts,
                                           "n_glomeruli": len(glomeruli), "models": job.model_versions})
         analysis_service.settle_case(session, job)
+        _assess_when_case_settled(session, job)
     return True
+
+
+def _assess_when_case_settled(session: Session, job: AnalysisJob) -> None:
+    """Once no analysis of the case is active, recompute its assessment (and re-compare a signed report)
+    in the same transaction as the results, so the case never shows results without an assessment."""
+    from app.discrepancies.service import on_ai_results
+
+    case_id = session.execute(select(Slide.case_id).where(Slide.id == job.slide_id)).scalar_one()
+    active = session.execute(
+        select(func.count()).select_from(AnalysisJob).join(Slide, Slide.id == AnalysisJob.slide_id)
+        .where(Slide.case_id == case_id, AnalysisJob.state.in_(analysis_service.ACTIVE))
+    ).scalar_one()
+    if not active:
+        on_ai_results(session, case_id=case_id)
 
 
 def finish_failed(lease: Lease, error: str, *, state: JobState = JobState.failed) -> bool:

@@ -7,6 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from app.analysis import service
 from app.analysis.schemas import AnalyzeIn, JobOut, SlideGlomeruliOut
+from app.reports.service import ai_visible
 from app.deps import CurrentUser, SessionDep, after_commit
 
 router = APIRouter(prefix="/api", tags=["analysis"])
@@ -19,24 +20,24 @@ def analyze_slide(slide_id: int, request: Request, user: CurrentUser, session: S
     job = service.request_analysis(session, user=user, slide_id=slide_id, mpp=body.mpp if body else None)
     job_id = job.id
     after_commit(request, lambda: service.enqueue(job_id))
-    return JobOut.model_validate(job)
+    return service.job_out(session, user=user, job=job)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, operation_id="getJob")
 def get_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobOut:
-    return JobOut.model_validate(service.get_job(session, user=user, job_id=job_id))
+    return service.job_out(session, user=user, job=service.get_job(session, user=user, job_id=job_id))
 
 
 @router.get("/slides/{slide_id}/jobs", response_model=list[JobOut], operation_id="listSlideJobs")
 def list_slide_jobs(slide_id: int, user: CurrentUser, session: SessionDep) -> list[JobOut]:
     """All analysis jobs of a slide, newest first."""
-    return [JobOut.model_validate(j) for j in service.list_jobs(session, user=user, slide_id=slide_id)]
+    return [service.job_out(session, user=user, job=j) for j in service.list_jobs(session, user=user, slide_id=slide_id)]
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut, operation_id="cancelJob")
 def cancel_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobOut:
     """Cancel a queued job now, or ask a running one to stop; 409 if it already finished."""
-    return JobOut.model_validate(service.cancel_job(session, user=user, job_id=job_id))
+    return service.job_out(session, user=user, job=service.cancel_job(session, user=user, job_id=job_id))
 
 
 @router.get("/jobs/{job_id}/events", operation_id="streamJobEvents",
@@ -45,7 +46,9 @@ def cancel_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobOut:
 def job_events(job_id: int, user: CurrentUser, session: SessionDep) -> StreamingResponse:
     """Server-Sent Events with the job's state, stage and progress until it finishes."""
     job = service.get_job(session, user=user, job_id=job_id)
-    return StreamingResponse(service.job_events(job.id), media_type="text/event-stream",
+    case_id = service.get_slide(session, user=user, slide_id=job.slide_id).case_id
+    hide = not ai_visible(session, case_id=case_id, user=user)
+    return StreamingResponse(service.job_events(job.id, hide_result=hide), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 

@@ -21,6 +21,7 @@ from app.db.base import utcnow
 from app.db.models import AnalysisJob, Case, CaseState, Glomerulus, JobState, Slide, SlideStatus, User
 from app.db.session import session_scope
 from app.errors import Conflict, NotFound
+from app.reports.service import ai_visible, ensure_ai_visible
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,8 @@ def settle_case(session: Session, job: AnalysisJob, *, actor_user_id: int | None
 
 def slide_glomeruli(session: Session, *, user: User, slide_id: int) -> SlideGlomeruliOut:
     slide = get_slide(session, user=user, slide_id=slide_id)
+    # Blinded first read (DOMAIN.md §1): the AI's glomeruli are AI results.
+    ensure_ai_visible(session, case_id=slide.case_id, user=user)
     job = session.execute(
         select(AnalysisJob).where(AnalysisJob.slide_id == slide.id, AnalysisJob.state == JobState.succeeded.value)
         .order_by(AnalysisJob.finished_at.desc(), AnalysisJob.id.desc()).limit(1)
@@ -185,7 +188,8 @@ def _sse(event: str, data: str) -> str:
     return f"event: {event}\ndata: {data}\n\n"
 
 
-async def job_events(job_id: int, *, poll_s: float = 0.5, keepalive_s: float = 15.0) -> AsyncIterator[str]:
+async def job_events(job_id: int, *, poll_s: float = 0.5, keepalive_s: float = 15.0,
+                     hide_result: bool = False) -> AsyncIterator[str]:
     """`event: job` with the JobOut JSON whenever state, stage or progress changes, until the job ends;
     then `event: end`. Polls the row (the source of truth) so any worker on any host is seen."""
     yield "retry: 2000\n\n"
@@ -193,6 +197,8 @@ async def job_events(job_id: int, *, poll_s: float = 0.5, keepalive_s: float = 1
     quiet = 0.0
     while True:
         snap = await anyio.to_thread.run_sync(_snapshot, job_id)
+        if snap is not None and hide_result:
+            snap = snap.model_copy(update={"result": {"hidden": "blinded_first_read"}})
         if snap is None:
             yield _sse("end", json.dumps({"reason": "deleted"}))
             return
@@ -208,3 +214,13 @@ async def job_events(job_id: int, *, poll_s: float = 0.5, keepalive_s: float = 1
             return
         await asyncio.sleep(poll_s)
         quiet += poll_s
+
+
+def job_out(session: Session, *, user: User, job: AnalysisJob) -> JobOut:
+    """A job as the user may see it: while the blinded first read hides AI results, the result summary
+    (glomerulus counts, model output) is withheld; state, stage and progress stay visible."""
+    out = JobOut.model_validate(job)
+    case_id = session.execute(select(Slide.case_id).where(Slide.id == job.slide_id)).scalar_one()
+    if not ai_visible(session, case_id=case_id, user=user):
+        out = out.model_copy(update={"result": {"hidden": "blinded_first_read"}})
+    return out

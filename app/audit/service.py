@@ -49,9 +49,14 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event inside the caller's transaction (it commits or rolls back with the change)."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialise appenders so two transactions never chain onto the same predecessor.
+    # Serialise appenders so two transactions never chain onto the same predecessor.
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(7310420001)"))
+    elif dialect == "sqlite":
+        # pysqlite runs SELECTs outside a transaction until the first write; a no-op write takes the
+        # database write lock first, so the predecessor read below is the latest committed one.
+        session.execute(text("UPDATE audit_events SET id = id WHERE 1 = 0"))
     last = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
     prev = last or GENESIS
     now = utcnow()

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.db.models import AnalysisJob, AuditEvent, Case
+from app.db.models import AnalysisJob, AuditEvent, Case, Institution
 from app.db.session import session_scope
 from tests.analysis.factories import SlideRef, make_slide
 from tests.conftest import Person, login
@@ -116,9 +116,19 @@ def test_cancel_a_queued_job(client: TestClient, slide: SlideRef, sent: list[tup
 
 def test_results_events_and_glomeruli_after_a_run(client: TestClient, slide: SlideRef,
                                                   sent: list[tuple[int, str]]) -> None:
-    assert client.get(f"/api/slides/{slide.id}/glomeruli").json() == {"job": None, "glomeruli": []}
     job_id = client.post(f"/api/slides/{slide.id}/analyze").json()["id"]
     assert jobs.run_job(job_id, pipeline=fake_pipeline.analyze) is jobs.Outcome.succeeded
+    # Blinded first read (on by default): no AI results for a pathologist before a report is signed.
+    r = client.get(f"/api/slides/{slide.id}/glomeruli")
+    assert r.status_code == 403 and r.json()["error"] == "blinded_first_read"
+    assert client.get(f"/api/jobs/{job_id}").json()["result"] == {"hidden": "blinded_first_read"}
+    with session_scope() as s:
+        case = s.get(Case, slide.case_id)
+        assert case is not None
+        inst = s.get(Institution, case.institution_id)
+        assert inst is not None
+        inst.settings = {**inst.settings, "blinded_first_read": False}
+    assert client.get(f"/api/jobs/{job_id}").json()["result"]["n_glomeruli"] == fake_pipeline.N_GLOMERULI
 
     with client.stream("GET", f"/api/jobs/{job_id}/events") as r:
         assert r.headers["content-type"].startswith("text/event-stream")

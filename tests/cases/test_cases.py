@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import Person, TestDatabase, login
+from tests.conftest import Person, DbUnderTest, login
 from tests.uploads.helpers import SLIDES, audit_actions, new_case, put_upload
 
 
@@ -66,7 +66,7 @@ def test_detail_with_slides_is_audited_and_scoped(app_client: TestClient, users:
     assert app_client.get("/api/cases/999999").status_code == 404
 
 
-def test_concurrent_creation_never_reuses_a_number(pg: TestDatabase) -> None:
+def test_concurrent_creation_never_reuses_a_number(pg: DbUnderTest) -> None:
     """PostgreSQL: the institution row is locked by the counter UPDATE, so numbers stay unique."""
     from app.cases.service import create_case
     from app.db.models import User

@@ -29,14 +29,14 @@ from tests.reports.test_reports import CONCORDANT, DISCORDANT, write_report
 
 
 @pytest.fixture
-def people(pg: tc.TestDatabase) -> dict[str, Person]:
+def people(pg: tc.DbUnderTest) -> dict[str, Person]:
     return {"author": make_user("author@h1.example"), "reader": make_user("reader@h1.example"),
             "admin": make_user("admin@h1.example", role="admin"),
             "elsewhere": make_user("path@h2.example", institution="H2")}
 
 
 @pytest.fixture
-def client(pg: tc.TestDatabase) -> Iterator[TestClient]:
+def client(pg: tc.DbUnderTest) -> Iterator[TestClient]:
     from app.main import create_app
 
     with TestClient(create_app()) as c:
@@ -150,7 +150,7 @@ def _wait(cond: object, timeout: float, what: str) -> None:
 
 
 @pytest.fixture
-def redis_worker(pg: tc.TestDatabase, tmp_path: Path) -> Iterator[None]:
+def redis_worker(pg: tc.DbUnderTest, tmp_path: Path) -> Iterator[None]:
     """A real `glomcheck worker` process on Redis running the crescent pipeline."""
     from worker import jobs
 

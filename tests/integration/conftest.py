@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import REDIS_URL, REPO, TestDatabase, configure
+from tests.conftest import REDIS_URL, REPO, DbUnderTest, configure
 from worker import jobs
 
 FAST_ENV = {
@@ -47,7 +47,7 @@ class WorkerProc:
 @dataclass
 class Stack:
     kind: str  # "redis" | "embedded"
-    db: TestDatabase
+    db: DbUnderTest
     tmp: Path
     workers: list[WorkerProc] = field(default_factory=list)
 
@@ -91,13 +91,13 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     """PostgreSQL + Redis, or SQLite + the embedded SQLite broker; fast heartbeats; workers cleaned up."""
     queue = f"glomcheck.test.{uuid.uuid4().hex[:8]}"
     if request.param == "redis":
-        tdb: TestDatabase = request.getfixturevalue("pg")
+        tdb: DbUnderTest = request.getfixturevalue("pg")
         configure(None, broker_url=REDIS_URL, task_queue=queue, **FAST_ENV)
     else:
         url = request.getfixturevalue("sqlite_url")
         configure(None, database_url=url, var_dir=str(tmp_path / "var"), storage_dir=str(tmp_path / "storage"),
                   environment="test", broker_url=None, task_queue=queue, **FAST_ENV)
-        tdb = TestDatabase("sqlite", url)
+        tdb = DbUnderTest("sqlite", url)
         tdb.truncate_all()
     jobs.clear_settings_cache()
     s = Stack(request.param, tdb, tmp_path)

@@ -75,6 +75,11 @@ def test_serve_runs_api_and_embedded_worker_and_stops_both(embedded_env: dict[st
             job = c.post(f"/api/slides/{slide.id}/analyze").json()
             wait_for(lambda: c.get(f"/api/jobs/{job['id']}").json()["state"] == "succeeded", 40,
                      "the embedded worker to finish the job", interval=0.2)
+            # Blinded first read: the pathologist sees that the job finished, not its results.
+            assert c.get(f"/api/jobs/{job['id']}").json()["result"] == {"hidden": "blinded_first_read"}
+        admin = make_user("serve-admin@h1.example", role="admin")
+        with httpx.Client(base_url=base, timeout=10) as c:
+            assert c.post("/api/auth/login", json={"email": admin.email, "password": admin.password}).is_success
             assert c.get(f"/api/jobs/{job['id']}").json()["result"]["pipeline"] == "tissue-only"
     finally:
         proc.send_signal(signal.SIGTERM)

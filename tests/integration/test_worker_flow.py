@@ -13,9 +13,17 @@ from sqlalchemy import func, select
 from app.db.models import AnalysisJob, AuditEvent, Case, Glomerulus
 from app.db.session import session_scope
 from tests.analysis.factories import make_slide
-from tests.conftest import login, make_user
+from tests.conftest import Person, login, make_user, set_blinded_read
 from tests.integration.conftest import Stack, wait_for
 from tests.worker import fake_pipeline
+
+def reading_user(email: str, **kw: str) -> Person:
+    """A pathologist whose institution has the blinded first read off: these flows read the AI results
+    before any report exists (the blinded read itself is tested in tests/reports)."""
+    person = make_user(email, **kw)
+    set_blinded_read(person.institution_id, False)
+    return person
+
 
 FAKE = "tests.worker.fake_pipeline:analyze"
 # Pinned so the flow does not depend on trained model files being present; the model pipeline has its
@@ -53,7 +61,7 @@ def audit_actions(job_id: int) -> list[str]:
 
 def test_analysis_runs_in_a_real_worker_and_progress_is_visible(stack: Stack, client: TestClient) -> None:
     stack.start_worker(analysis_pipeline=TISSUE_ONLY)
-    person = make_user("flow@h1.example")
+    person = reading_user("flow@h1.example")
     slide = make_slide(person)
     login(client, person)
 
@@ -93,7 +101,7 @@ def _delivered_rows(path: Path) -> int:
 def test_worker_killed_mid_job_the_job_completes_exactly_once(stack: Stack, client: TestClient) -> None:
     env = {"analysis_pipeline": FAKE, "test_stage_delay_s": "0.6"}
     first = stack.start_worker(**env)
-    person = make_user("kill@h1.example")
+    person = reading_user("kill@h1.example")
     slide = make_slide(person)
     login(client, person)
     job_id = client.post(f"/api/slides/{slide.id}/analyze").json()["id"]
@@ -122,7 +130,7 @@ def test_worker_killed_mid_job_the_job_completes_exactly_once(stack: Stack, clie
 
 def test_cancel_stops_a_running_job(stack: Stack, client: TestClient) -> None:
     stack.start_worker(analysis_pipeline=FAKE, test_stage_delay_s="2.0")
-    person = make_user("cancel@h1.example")
+    person = reading_user("cancel@h1.example")
     slide = make_slide(person)
     login(client, person)
     job_id = client.post(f"/api/slides/{slide.id}/analyze").json()["id"]
@@ -148,7 +156,7 @@ def test_pool_child_killed_mid_job_the_same_worker_recovers_it(stack: Stack, cli
     import psutil
 
     w = stack.start_worker(analysis_pipeline=FAKE, test_stage_delay_s="0.6")
-    person = make_user("child@h1.example")
+    person = reading_user("child@h1.example")
     slide = make_slide(person)
     login(client, person)
     job_id = client.post(f"/api/slides/{slide.id}/analyze").json()["id"]

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
-from tests.conftest import TestDatabase
+from tests.conftest import DbUnderTest
 from tests.scoping.world import LEAK_MARKER, Side, World, build_world
 
 ROLES = ["anonymous", "pathologist", "admin", "network_admin"]
@@ -204,7 +204,7 @@ def body_text(r: Any) -> str:
 
 
 @pytest.fixture
-def world(db: TestDatabase) -> World:
+def world(db: DbUnderTest) -> World:
     return build_world()
 
 

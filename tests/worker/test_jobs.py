@@ -14,13 +14,13 @@ from app.db.base import utcnow
 from app.db.models import AnalysisJob, AuditEvent, Case, Glomerulus
 from app.db.session import session_scope
 from tests.analysis.factories import SlideRef, make_slide
-from tests.conftest import Person, TestDatabase, configure, make_user
+from tests.conftest import Person, DbUnderTest, configure, make_user
 from tests.worker import fake_pipeline
 from worker import jobs
 
 
 @pytest.fixture
-def owner(db: TestDatabase) -> Iterator[Person]:
+def owner(db: DbUnderTest) -> Iterator[Person]:
     configure(None, heartbeat_interval_s="0.2", heartbeat_timeout_s="2", max_job_attempts="2",
               analysis_pipeline=None, test_stage_delay_s=None, test_fail=None)
     jobs.clear_settings_cache()
