@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED_DATA
+
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("GLOMCHECK_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+SHARED = SHARED_DATA  # one lookup for every test (tests/conftest.py)
 
 
 @lru_cache(maxsize=None)
