@@ -32,7 +32,7 @@ DIST = REPO / "frontend" / "dist"
 SHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("GLOMCHECK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-SHARED_DATA = Path(os.environ.get("GLOMCHECK_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+from tests.conftest import SHARED_DATA  # noqa: E402 - one lookup for every test
 SLIDE = SHARED_DATA / "slides" / "CMU-1-Small-Region.svs"
 EMAIL, PASSWORD = "path1@e2e.example", "correct-horse-e2e-1"
 ADMIN_EMAIL = "admin@e2e.example"
