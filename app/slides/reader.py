@@ -129,7 +129,7 @@ class SlideReader:
     # -- metadata --------------------------------------------------------------------------
     @property
     def properties(self) -> Mapping[str, str]:
-        return self._osr.properties  # type: ignore[no-any-return]
+        return self._osr.properties
 
     @property
     def vendor(self) -> str:
