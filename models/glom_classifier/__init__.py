@@ -1,0 +1,1 @@
+"""Shipped model: see CARD.md and card.json."""
