@@ -4,9 +4,12 @@ Drives the built front end's bench route (/bench/overlay: a synthetic 100k x 80k
 polygons, default 5,000, drawn by the same SlideViewer/canvas overlay the case page uses), pans it
 programmatically every animation frame and records requestAnimationFrame deltas.
 
-    cd frontend && npm ci && npm run build && cd ..
-    python bench/bench_overlay.py                 # serves frontend/dist itself
-    python bench/bench_overlay.py --url http://127.0.0.1:8000   # or against `glomcheck serve`
+    cd frontend && npm ci && cd ..
+    python bench/bench_overlay.py                 # builds frontend/dist-bench (npm run build:bench) and serves it
+    python bench/bench_overlay.py --url http://127.0.0.1:5173   # or against a dev server (`npm run dev`)
+
+The /bench/overlay route is left out of production builds (`npm run build`); `npm run build:bench`
+(vite --mode bench, VITE_GLOMCHECK_BENCH=1) keeps it, into frontend/dist-bench.
 
 Prints p50/p95 frame time and FPS per scenario (whole slide in view, 5x, 20x; overlay on and off),
 and the overlay's own draw time per frame.
@@ -20,12 +23,14 @@ import http.server
 import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DIST = REPO / "frontend" / "dist"
+FRONTEND = REPO / "frontend"
+DIST = FRONTEND / "dist-bench"  # a `npm run build:bench` build: production builds have no bench route
 CHROMIUM = os.environ.get("GLOMCHECK_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -107,9 +112,19 @@ class SpaHandler(http.server.SimpleHTTPRequestHandler):
         super().do_GET()
 
 
+def build_bench(force: bool) -> None:
+    """`npm run build:bench` unless a bench build is already there (or --rebuild)."""
+    if (DIST / "index.html").is_file() and not force:
+        return
+    if not (FRONTEND / "node_modules").is_dir():
+        sys.exit("frontend/node_modules is missing: run `cd frontend && npm ci` first")
+    print("building the front end with the bench route (npm run build:bench)…", file=sys.stderr)
+    subprocess.run(["npm", "run", "build:bench"], cwd=FRONTEND, check=True, stdout=sys.stderr)
+
+
 def serve_dist() -> tuple[http.server.ThreadingHTTPServer, str]:
     if not (DIST / "index.html").is_file():
-        sys.exit(f"{DIST} has no build: run `cd frontend && npm ci && npm run build` first")
+        sys.exit(f"{DIST} has no build: run `cd frontend && npm ci && npm run build:bench` first")
     handler = functools.partial(SpaHandler, directory=str(DIST))
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -118,7 +133,9 @@ def serve_dist() -> tuple[http.server.ThreadingHTTPServer, str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", help="base URL of a running glomcheck (default: serve frontend/dist here)")
+    ap.add_argument("--url", help="base URL of a front end that has the bench route, e.g. `npm run dev` "
+                    "(default: build and serve frontend/dist-bench here)")
+    ap.add_argument("--rebuild", action="store_true", help="run `npm run build:bench` even if frontend/dist-bench exists")
     ap.add_argument("--polygons", type=int, default=5000)
     ap.add_argument("--seconds", type=float, default=5.0, help="panning time per scenario")
     ap.add_argument("--width", type=int, default=1600)
@@ -134,6 +151,7 @@ def main() -> int:
     srv = None
     base = args.url
     if not base:
+        build_bench(args.rebuild)
         srv, base = serve_dist()
     # (name, apparent magnification or None for the whole slide, overlay on?, pan | zoom)
     scenarios = [
