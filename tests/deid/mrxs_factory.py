@@ -99,9 +99,11 @@ def _level_images(base: np.ndarray) -> list[list[tuple[int, bytes]]]:
         imgs = []
         for y in range(0, IMAGES, concat):
             for x in range(0, IMAGES, concat):
-                region = base[y * TILE:(y + concat) * TILE, x * TILE:(x + concat) * TILE]
-                small = region if concat == 1 else np.asarray(
-                    Image.fromarray(region).resize((TILE, TILE), Image.Resampling.BOX)
+                region = base[y * TILE : (y + concat) * TILE, x * TILE : (x + concat) * TILE]
+                small = (
+                    region
+                    if concat == 1
+                    else np.asarray(Image.fromarray(region).resize((TILE, TILE), Image.Resampling.BOX))
                 )
                 imgs.append((y * IMAGES + x, _jpeg(small)))
         levels.append(imgs)
@@ -112,8 +114,9 @@ def _i32(*vals: int) -> bytes:
     return struct.pack(f"<{len(vals)}i", *vals)
 
 
-def build_index(slide_id: str, hier: list[list[tuple[int, int, int, int]]],
-                nonhier: list[tuple[int, int, int]]) -> bytes:
+def build_index(
+    slide_id: str, hier: list[list[tuple[int, int, int, int]]], nonhier: list[tuple[int, int, int]]
+) -> bytes:
     """Index.dat: header, two root pointers, two record tables, then one (empty head page → data page)
     list per record. `hier` items: (image index, offset, length, file); `nonhier`: (offset, length, file)."""
     head = b"01.02" + slide_id.encode("ascii")
@@ -178,7 +181,8 @@ def make_mrxs(folder: Path, name: str = "JOHN_DOE_123", *, seed: int = 11) -> Pa
 
 def slidedat() -> str:
     levels = "".join(
-        f"HIER_0_VAL_{i} = ZoomLevel_{i}\nHIER_0_VAL_{i}_SECTION = LAYER_0_LEVEL_{i}_SECTION\n" for i in range(LEVELS)
+        f"HIER_0_VAL_{i} = ZoomLevel_{i}\nHIER_0_VAL_{i}_SECTION = LAYER_0_LEVEL_{i}_SECTION\n"
+        for i in range(LEVELS)
     )
     sections = "".join(
         f"\n[LAYER_0_LEVEL_{i}_SECTION]\n"
