@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.cases import service
-from app.cases.schemas import CaseDetail, CaseList, CaseOut
+from app.cases.schemas import AiStateName, CaseDetail, CaseList, CaseOut
 from app.db.models import CaseState
 from app.deps import CurrentUser, SessionDep
 
@@ -27,12 +27,16 @@ def list_cases(
     q: Annotated[str | None, Query(max_length=64, description="Part of the case number")] = None,
     created_from: Annotated[datetime | None, Query(description="Created at or after (ISO 8601)")] = None,
     created_to: Annotated[datetime | None, Query(description="Created before (ISO 8601)")] = None,
+    ai_state: Annotated[AiStateName | None, Query(description="State of the latest analysis job; none = never analysed")] = None,
+    has_major: Annotated[bool | None, Query(description="Only cases with (true) / without (false) current major discrepancies")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CaseList:
-    """The caller's institution's cases, newest first, each with its slide count and stains."""
+    """The caller's institution's worklist, newest first: slide count and stains, AI state, current major
+    discrepancies and the open second-read alert of each case."""
     return service.list_cases(session, user=user, state=state.value if state else None, q=q,
-                              created_from=created_from, created_to=created_to, limit=limit, offset=offset)
+                              created_from=created_from, created_to=created_to, limit=limit, offset=offset,
+                              ai_state=ai_state.value if ai_state else None, has_major=has_major)
 
 
 @router.get("/{case_id}", response_model=CaseDetail, operation_id="getCase")

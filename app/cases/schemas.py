@@ -1,10 +1,36 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.slides.schemas import SlideSummary
+
+
+class AiStateName(StrEnum):
+    """The worklist's AI column: the latest analysis job over the case's slides, or none."""
+
+    none = "none"
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class AiState(BaseModel):
+    state: AiStateName = AiStateName.none
+    progress: float | None = Field(default=None, description="0–1 of the latest job; null when there is none")
+
+
+class OpenAlert(BaseModel):
+    """The case's unresolved second-read alert (open or acknowledged)."""
+
+    id: int
+    state: str
+    assignee_id: int | None
+    assignee_name: str | None
 
 
 class CaseOut(BaseModel):
@@ -14,11 +40,15 @@ class CaseOut(BaseModel):
     number: str
     state: str
     institution_id: int
+    institution_name: str | None = None
     created_by_id: int | None
     created_at: datetime
     updated_at: datetime
     slide_count: int = 0
     stains: list[str] = []
+    ai_state: AiState = Field(default_factory=AiState)
+    major_discrepancies: int = Field(default=0, description="current major discrepancies; 0 before comparison")
+    open_alert: OpenAlert | None = None
 
 
 class CaseDetail(CaseOut):

@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session
 
 from app.audit.service import record
 from app.cases import repository
-from app.cases.repository import CaseFilter
-from app.cases.schemas import CaseDetail, CaseList, CaseOut
+from app.cases.repository import CaseFilter, WorklistRow
+from app.cases.schemas import AiState, AiStateName, CaseDetail, CaseList, CaseOut, OpenAlert
 from app.db.base import utcnow
-from app.db.models import Case, CaseState, User
+from app.db.models import Case, CaseState, Institution, User
 from app.errors import NotFound
 from app.slides import repository as slide_repository
 from app.slides.schemas import SlideSummary
@@ -30,7 +30,10 @@ def create_case(session: Session, *, user: User) -> CaseOut:
     session.flush()
     record(session, "case.created", institution_id=user.institution_id, actor_user_id=user.id,
            object_type="case", object_id=case.id, details={"number": case.number})
-    return _out(case, 0, [])
+    inst = session.get(Institution, user.institution_id)
+    out = _out(case, 0, [])
+    out.institution_name = inst.name if inst else None
+    return out
 
 
 def get_case(session: Session, *, user: User, case_id: int, lock: bool = False) -> Case:
@@ -45,23 +48,40 @@ def view_case(session: Session, *, user: User, case_id: int) -> CaseDetail:
     slides = slide_repository.list_for_case(session, case_id=case.id)
     record(session, "case.viewed", institution_id=user.institution_id, actor_user_id=user.id,
            object_type="case", object_id=case.id)
-    out = CaseDetail.model_validate(case)
+    row = repository.worklist_row(session, case_id=case.id, institution_id=case.institution_id)
+    assert row is not None
+    out = CaseDetail.model_validate(_worklist_out(row, len(slides), sorted({s.stain for s in slides})).model_dump())
     out.slides = [SlideSummary.model_validate(s) for s in slides]
-    out.slide_count = len(slides)
-    out.stains = sorted({s.stain for s in slides})
     return out
 
 
 def list_cases(session: Session, *, user: User, state: str | None, q: str | None, created_from: datetime | None,
-               created_to: datetime | None, limit: int, offset: int) -> CaseList:
-    f = CaseFilter(state=state, q=q.strip() if q else None, created_from=created_from, created_to=created_to)
-    cases, total = repository.list_cases(session, institution_id=user.institution_id, f=f, limit=limit, offset=offset)
-    stats = repository.slide_stats(session, [c.id for c in cases])
-    items = [_out(c, *stats.get(c.id, (0, []))) for c in cases]
+               created_to: datetime | None, limit: int, offset: int, ai_state: str | None = None,
+               has_major: bool | None = None) -> CaseList:
+    """One page of the worklist: three queries (count, rows with aggregates, slide stats) per page."""
+    f = CaseFilter(state=state, q=q.strip() if q else None, created_from=created_from, created_to=created_to,
+                   ai_state=ai_state, has_major=has_major)
+    rows, total = repository.list_cases(session, institution_id=user.institution_id, f=f, limit=limit, offset=offset)
+    stats = repository.slide_stats(session, [r.case.id for r in rows])
+    items = [_worklist_out(r, *stats.get(r.case.id, (0, []))) for r in rows]
     return CaseList(items=items, total=total, limit=limit, offset=offset)
 
 
 def _out(case: Case, slide_count: int, stains: list[str]) -> CaseOut:
     out = CaseOut.model_validate(case)
     out.slide_count, out.stains = slide_count, stains
+    return out
+
+
+def _worklist_out(row: WorklistRow, slide_count: int, stains: list[str]) -> CaseOut:
+    # Only counts and job states leave here: a blinded reader sees no AI content, and current
+    # discrepancies exist only once a report has been signed.
+    out = _out(row.case, slide_count, stains)
+    out.institution_name = row.institution_name
+    if row.job_state is not None:
+        out.ai_state = AiState(state=AiStateName(row.job_state), progress=row.job_progress)
+    out.major_discrepancies = row.major_discrepancies
+    if row.alert_id is not None:
+        out.open_alert = OpenAlert(id=row.alert_id, state=row.alert_state or "open", assignee_id=row.alert_assignee_id,
+                                   assignee_name=row.alert_assignee_name)
     return out
