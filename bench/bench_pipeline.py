@@ -28,12 +28,14 @@ sys.path.insert(0, str(REPO))
 
 from app.slides.reader import SlideReader  # noqa: E402
 from worker.pipeline.run import (  # noqa: E402
+    TISSUE_MPP,
     analyze_slide_file,
     classify_crops,
     get_models,
+    plan_tiles,
     read_crops,
 )
-from worker.pipeline.tissue import compute_tissue_mask, tile_grid  # noqa: E402
+from worker.pipeline.tissue import compute_tissue_mask  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -58,19 +60,26 @@ def read_only(slide: Path, det: Any, cls: Any, centres: list[tuple[float, float]
     t0 = time.perf_counter()
     with SlideReader(slide) as r:
         mpp0 = r.mpp[0]  # type: ignore[index]
-        mask = compute_tissue_mask(r, mpp0=mpp0)
-        mpp, size, stride = det.input_mpp, int(det.card["input"]["tile"]), int(det.card["input"]["stride"])
-        tiles = tile_grid(mask, slide_size=r.dimensions, tile_px0=round(size * mpp / mpp0),
-                          stride_px0=round(stride * mpp / mpp0))
-        imgs = [r.read_rect_mpp(t.x0, t.y0, t.w, t.h, mpp, mpp0=mpp0) for t in tiles]
+        mask = compute_tissue_mask(r, mpp0=mpp0, mask_mpp=TISSUE_MPP)
+        tiles = plan_tiles(det, slide_size=r.dimensions, mpp0=mpp0, tissue_mask=mask)
+        imgs = [r.read_rect_mpp(t.x0, t.y0, t.w, t.h, det.input_mpp, mpp0=mpp0) for t in tiles]
         crops = read_crops(r, centres, mpp0=mpp0, mpp=cls.input_mpp, size=int(cls.card["input"]["crop"]))
     return time.perf_counter() - t0, imgs, crops
 
 
+def shape_batches(imgs: list[np.ndarray], batch: int = 4) -> list[np.ndarray]:
+    """Equal-shape batches, as the pipeline forms them."""
+    by: dict[tuple[int, ...], list[np.ndarray]] = {}
+    for im in imgs:
+        by.setdefault(im.shape, []).append(im)
+    return [np.stack(v[i : i + batch]) for v in by.values() for i in range(0, len(v), batch)]
+
+
 def compute_only(det: Any, cls: Any, imgs: list[np.ndarray], crops: np.ndarray, batch: int = 4) -> float:
+    batches = shape_batches(imgs, batch)
     t0 = time.perf_counter()
-    for i in range(0, len(imgs), batch):
-        det.run(np.stack(imgs[i : i + batch]))
+    for b in batches:
+        det.run(b)
     classify_crops(cls, crops)
     return time.perf_counter() - t0
 
@@ -119,12 +128,12 @@ def torch_eager(det: Any, cls: Any, imgs: list[np.ndarray], crops: np.ndarray, b
     torch.set_num_threads(int(os.environ.get("GLOMCHECK_BENCH_THREADS", "2")))
     tdet = torch_from_onnx(MODELS_DIR / "glom_detector" / "model.onnx", TinyUNet())
     tcls = torch_from_onnx(MODELS_DIR / "glom_classifier" / "model.onnx", GlomNet(len(cls.card["classes"])))
-    x0 = det.normalise(np.stack(imgs[:batch]))
+    batches = shape_batches(imgs, batch)
     with torch.no_grad():
-        diff = float(np.abs(tdet(torch.from_numpy(x0)).numpy() - det.run(np.stack(imgs[:batch]))).max())
+        diff = float(np.abs(tdet(torch.from_numpy(det.normalise(batches[0]))).numpy() - det.run(batches[0])).max())
         t0 = time.perf_counter()
-        for i in range(0, len(imgs), batch):
-            tdet(torch.from_numpy(det.normalise(np.stack(imgs[i : i + batch]))))
+        for b in batches:
+            tdet(torch.from_numpy(det.normalise(b)))
         for i in range(0, len(crops), 32):
             tcls(torch.from_numpy(cls.normalise(crops[i : i + 32])))
     return time.perf_counter() - t0, diff

@@ -112,7 +112,7 @@ def detector_card(**training: Any) -> dict[str, Any]:
             "activation": "sigmoid",
             "trim": TRIM,
         },
-        "postprocess": {"threshold": 0.5, "min_diameter_um": 50.0, "split_distance_um": 60.0},
+        "postprocess": {"threshold": 0.5, "min_diameter_um": 50.0, "split_distance_um": 100.0},
         "classes": ["glomerulus"],
         "stains": ["pas", "pam", "mt", "he"],
         "thresholds": {"glomerulus": {"t_lo": 0.5, "t_hi": 0.5}},

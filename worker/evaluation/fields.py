@@ -58,7 +58,7 @@ def evaluate_fields(root: Path, det: LoadedModel, *, field_mpp: float = FIELD_MP
         map_mpp = mpp * ostride * n / n16
         insts = extract_instances(prob, map_mpp=map_mpp, threshold=float(pp.get("threshold", 0.5)),
                                   min_diameter_um=float(pp.get("min_diameter_um", 50.0)),
-                                  split_distance_um=float(pp.get("split_distance_um", 60.0)))
+                                  split_distance_um=float(pp.get("split_distance_um", 100.0)))
         scale = img.width / prob.shape[1]
         polys = [Polygon(i.polygon * scale).buffer(0) for i in insts]
         truths = _truth_from_mask(root / "masks" / img_path.name)

@@ -43,7 +43,7 @@ def extract_instances(
     map_mpp: float,
     threshold: float = 0.5,
     min_diameter_um: float = 50.0,
-    split_distance_um: float = 60.0,
+    split_distance_um: float = 100.0,
     tissue: NDArray[np.bool_] | None = None,
     edge_fraction: float = 0.12,
     image_edge_cut: bool = False,
@@ -55,7 +55,8 @@ def extract_instances(
         map_mpp: µm/px of the map.
         threshold: foreground probability.
         min_diameter_um: drop components smaller than a disc of this diameter.
-        split_distance_um: minimum distance between two glomerulus centres when splitting.
+        split_distance_um: minimum distance between two glomerulus centres when splitting (a
+            peak also needs ≥ 30 µm to the boundary).
         tissue: tissue mask on the same grid; glomeruli whose rim leaves tissue get "edge_cut".
         edge_fraction: fraction of the rim outside tissue that marks an instance edge-cut.
         image_edge_cut: also flag instances touching the map border (for fields, not slides).
@@ -69,7 +70,7 @@ def extract_instances(
         return []
     out: list[Instance] = []
     objs = ndimage.find_objects(lab)
-    min_dist = max(2, int(split_distance_um / map_mpp / 2))
+    min_dist = max(2, int(split_distance_um / map_mpp))  # two glomerulus centres are never closer than this
     for i, sl in enumerate(objs, start=1):
         if sl is None:
             continue
@@ -79,7 +80,7 @@ def extract_instances(
         if comp.sum() < min_area:
             continue
         dist = ndimage.distance_transform_edt(comp)
-        peaks = peak_local_max(dist, min_distance=min_dist, threshold_abs=min_dist * 0.8, labels=comp.astype(np.int32))
+        peaks = peak_local_max(dist, min_distance=min_dist, threshold_abs=30.0 / map_mpp, labels=comp.astype(np.int32))
         if len(peaks) > 1:
             markers = np.zeros(comp.shape, np.int32)
             for k, (py, px) in enumerate(peaks, start=1):

@@ -39,11 +39,17 @@ def _noise_pool(seed: int, n: int = 4) -> list[NDArray[np.int16]]:
 
 
 def _block_mean(a: NDArray[np.uint8], k: int) -> NDArray[np.uint8]:
+    """k×k box downsampling, in row strips so a full-slide raster never gets a float64 copy."""
     h, w = a.shape[0] // k * k, a.shape[1] // k * k
     if h == 0 or w == 0:
         return a[:1, :1].copy()
-    v = a[:h, :w].reshape(h // k, k, w // k, k, 3).mean(axis=(1, 3))
-    return np.clip(v + 0.5, 0, 255).astype(np.uint8)
+    out = np.empty((h // k, w // k, 3), np.uint8)
+    step = max(1, 1024 // k) * k
+    for y in range(0, h, step):
+        blk = a[y : min(h, y + step), :w].astype(np.uint32)
+        s = blk.reshape(blk.shape[0] // k, k, w // k, k, 3).sum(axis=(1, 3))
+        out[y // k : y // k + s.shape[0]] = (s + (k * k) // 2) // (k * k)
+    return out
 
 
 def _tiles(
