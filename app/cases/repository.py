@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, aliased
@@ -61,7 +61,7 @@ def get_in_institution(session: Session, *, case_id: int, institution_id: int, l
     return session.execute(stmt).scalar_one_or_none()
 
 
-def _worklist(institution_id: int) -> tuple[Select[Any], Any, Any]:
+def _worklist(institution_id: int) -> tuple[Select[Unpack[tuple[Any, ...]]], Any, Any]:
     """Cases of one institution joined to per-case aggregates (latest job, current majors, open alert).
 
     Every aggregate is a grouped subquery restricted to the institution, so a page of cases costs one
@@ -91,7 +91,7 @@ def _worklist(institution_id: int) -> tuple[Select[Any], Any, Any]:
     alert = aliased(Alert, name="alert")
     assignee = aliased(User, name="assignee")
     n_major = func.coalesce(majors.c.n, 0)
-    stmt: Select[Any] = (
+    stmt = (
         select(Case, Institution.name, job.state, job.progress, n_major,
                alert.id, alert.state, alert.assignee_id, assignee.display_name)
         .join(Institution, Institution.id == Case.institution_id)
@@ -106,7 +106,7 @@ def _worklist(institution_id: int) -> tuple[Select[Any], Any, Any]:
     return stmt, job.state, n_major
 
 
-def _filtered(institution_id: int, f: CaseFilter) -> Select[Any]:
+def _filtered(institution_id: int, f: CaseFilter) -> Select[Unpack[tuple[Any, ...]]]:
     stmt, job_state, n_major = _worklist(institution_id)
     if f.state:
         stmt = stmt.where(Case.state == f.state)
