@@ -8,10 +8,21 @@ from datetime import datetime
 
 from typing import Any, Unpack
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from app.db.models import Alert, AnalysisJob, Case, Discrepancy, Institution, Slide, User
+from app.db.models import (
+    Alert,
+    AnalysisJob,
+    AuditEvent,
+    Case,
+    Comparison,
+    Discrepancy,
+    Institution,
+    Report,
+    Slide,
+    User,
+)
 
 UNRESOLVED_ALERT_STATES = ("open", "acknowledged")
 NO_JOB = "none"
@@ -158,3 +169,29 @@ def slide_stats(session: Session, case_ids: list[int]) -> dict[int, tuple[int, l
         counts[case_id] += int(n)
         stains[case_id].append(stain)
     return {cid: (counts[cid], sorted(stains[cid])) for cid in counts}
+
+
+def history(session: Session, *, case: Case, limit: int) -> list[tuple[AuditEvent, str | None]]:
+    """Audit events of the case and of its slides, jobs, reports, comparisons and alerts, newest first,
+    each with its actor's display name; never an event of another institution."""
+    ids_of = {
+        "slide": select(Slide.id).where(Slide.case_id == case.id),
+        "analysis_job": select(AnalysisJob.id).join(Slide, Slide.id == AnalysisJob.slide_id)
+        .where(Slide.case_id == case.id),
+        "report": select(Report.id).where(Report.case_id == case.id),
+        "comparison": select(Comparison.id).where(Comparison.case_id == case.id),
+        "alert": select(Alert.id).where(Alert.case_id == case.id),
+    }
+    objects = [and_(AuditEvent.object_type == "case", AuditEvent.object_id == str(case.id))]
+    for object_type, ids in ids_of.items():
+        wanted = [str(i) for i in session.execute(ids).scalars()]
+        if wanted:
+            objects.append(and_(AuditEvent.object_type == object_type, AuditEvent.object_id.in_(wanted)))
+    rows = session.execute(
+        select(AuditEvent, User.display_name)
+        .outerjoin(User, User.id == AuditEvent.actor_user_id)
+        .where(AuditEvent.institution_id == case.institution_id, or_(*objects))
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    ).all()
+    return [(ev, name) for ev, name in rows]

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.cases import service
-from app.cases.schemas import AiStateName, CaseDetail, CaseList, CaseOut
+from app.cases.schemas import AiStateName, CaseDetail, CaseHistory, CaseList, CaseOut
 from app.db.models import CaseState
 from app.deps import CurrentUser, SessionDep
 
@@ -43,3 +43,13 @@ def list_cases(
 def get_case(case_id: int, user: CurrentUser, session: SessionDep) -> CaseDetail:
     """One case with its slides; audited as a view."""
     return service.view_case(session, user=user, case_id=case_id)
+
+
+@router.get("/{case_id}/history", response_model=CaseHistory, operation_id="getCaseHistory")
+def case_history(case_id: int, user: CurrentUser, session: SessionDep,
+                 limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> CaseHistory:
+    """Audit trail of the case and its slides, jobs, reports, comparisons and alerts, newest first.
+
+    While the blinded first read hides the AI, analysis results (glomerulus counts, model output) are
+    left out of the events' details."""
+    return service.case_history(session, user=user, case_id=case_id, limit=limit)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,3 +61,20 @@ class CaseList(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class HistoryEvent(BaseModel):
+    """One audit event in a case's History tab."""
+
+    id: int
+    ts: datetime
+    action: str
+    actor_user_id: int | None
+    actor_name: str | None
+    object_type: str | None
+    object_id: str | None
+    details: dict[str, Any]
+
+
+class CaseHistory(BaseModel):
+    items: list[HistoryEvent]

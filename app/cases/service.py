@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
 from app.cases import repository
 from app.cases.repository import CaseFilter, WorklistRow
-from app.cases.schemas import AiState, AiStateName, CaseDetail, CaseList, CaseOut, OpenAlert
+from app.cases.schemas import (
+    AiState,
+    AiStateName,
+    CaseDetail,
+    CaseHistory,
+    CaseList,
+    CaseOut,
+    HistoryEvent,
+    OpenAlert,
+)
 from app.db.base import utcnow
 from app.db.models import Case, CaseState, Institution, User
 from app.errors import NotFound
+from app.reports.service import ai_visible
 from app.slides import repository as slide_repository
 from app.slides.schemas import SlideSummary
 
@@ -85,3 +96,37 @@ def _worklist_out(row: WorklistRow, slide_count: int, stains: list[str]) -> Case
         out.open_alert = OpenAlert(id=row.alert_id, state=row.alert_state or "open", assignee_id=row.alert_assignee_id,
                                    assignee_name=row.alert_assignee_name)
     return out
+
+
+# While the blinded first read hides the AI, analysis and assessment events keep only these keys:
+# a reader must not learn glomerulus counts or model output from the audit trail either.
+BLINDED_SAFE_KEYS: dict[str, frozenset[str]] = {
+    "analysis.": frozenset({"slide_id", "case_id", "mpp_override", "attempt", "worker", "state", "reason",
+                            "dead_worker", "error"}),
+    "assessment.": frozenset({"assessment_id", "trigger", "rules_version", "job_ids"}),
+}
+
+
+def _visible_details(action: str, details: dict[str, Any], *, ai_visible: bool) -> dict[str, Any]:
+    if ai_visible:
+        return details
+    for prefix, safe in BLINDED_SAFE_KEYS.items():
+        if action.startswith(prefix):
+            kept = {k: v for k, v in details.items() if k in safe}
+            if len(kept) < len(details):
+                kept["ai_details_hidden"] = True
+            return kept
+    return details
+
+
+def case_history(session: Session, *, user: User, case_id: int, limit: int = 500) -> CaseHistory:
+    """The case's audit trail (its own events and those of its slides, jobs, reports, comparisons and
+    alerts), newest first; another institution's case is a 404."""
+    case = get_case(session, user=user, case_id=case_id)
+    visible = ai_visible(session, case_id=case.id, user=user)
+    return CaseHistory(items=[
+        HistoryEvent(id=ev.id, ts=ev.ts, action=ev.action, actor_user_id=ev.actor_user_id, actor_name=name,
+                     object_type=ev.object_type, object_id=ev.object_id,
+                     details=_visible_details(ev.action, dict(ev.details or {}), ai_visible=visible))
+        for ev, name in repository.history(session, case=case, limit=limit)
+    ])
