@@ -139,8 +139,13 @@ def build_index(
     return head + _i32(hier_table, nonhier_table) + bytes(tables) + bytes(body)
 
 
-def make_mrxs(folder: Path, name: str = "JOHN_DOE_123", *, seed: int = 11) -> Path:
-    """Write `<folder>/<name>.mrxs` and `<folder>/<name>/`; return the .mrxs path."""
+def make_mrxs(
+    folder: Path, name: str = "JOHN_DOE_123", *, seed: int = 11, label_shares_tile: bool = False
+) -> Path:
+    """Write `<folder>/<name>.mrxs` and `<folder>/<name>/`; return the .mrxs path.
+
+    `label_shares_tile`: index the label as the first level-0 tile's bytes (OpenSlide still opens it,
+    but the label cannot be zeroed without damaging the pyramid)."""
     data_dir = folder / name
     data_dir.mkdir(parents=True)
     data = _Data()
@@ -169,6 +174,8 @@ def make_mrxs(folder: Path, name: str = "JOHN_DOE_123", *, seed: int = 11) -> Pa
         for px in range(photos)
     )
     nonhier.append(data.add(positions))
+    if label_shares_tile:
+        nonhier[1] = hier[0][0][1:3]
     nonhier_items = [(off, length, 0) for off, length in nonhier]
     (data_dir / "Data0000.dat").write_bytes(bytes(data.buf))
     (data_dir / "Index.dat").write_bytes(build_index(SLIDE_ID, hier, nonhier_items))
