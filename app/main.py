@@ -35,7 +35,7 @@ def create_app() -> FastAPI:
 
 
 # Domain routers, in the order their issues add them.
-ROUTER_MODULES: list[str] = ["app.analysis.router", "app.cases.router", "app.slides.router", "app.uploads.router", "app.clinical.router", "app.research.router", "app.reports.router", "app.assessment.router", "app.discrepancies.router", "app.alerts.router", "app.notifications.router", "app.admin.router"]
+ROUTER_MODULES: list[str] = ["app.analysis.router", "app.cases.router", "app.slides.router", "app.uploads.router", "app.clinical.router", "app.research.router", "app.reports.router", "app.assessment.router", "app.discrepancies.router", "app.alerts.router", "app.notifications.router", "app.admin.router", "app.model_cards.router"]
 
 
 def _mount_frontend(app: FastAPI) -> None:

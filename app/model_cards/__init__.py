@@ -1,0 +1,1 @@
+"""Shipped model cards (``models/<name>/card.json`` + ``CARD.md``) for the admin Models page."""
