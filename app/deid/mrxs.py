@@ -176,7 +176,10 @@ class _Index:
         return items
 
     def nonhier_items(self, record: int) -> list[tuple[int, ...]]:
-        """An empty head page, then one page [1, ?, (0, 0, offset, length, file)] (OpenSlide's reading)."""
+        """An empty head page, then one page [1, ?, (0, 0, offset, length, file)] (OpenSlide's reading).
+        A null record pointer means the value has no data."""
+        if record == 0:
+            return []
         if self.i32(record) != 0:
             raise DeidError("unexpected MRXS structure: Index.dat record does not start with an empty page")
         page = self.i32(record + 4)
