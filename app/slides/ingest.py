@@ -373,16 +373,11 @@ def _decode_lowest_level(r: SlideReader) -> None:
 
 # -- de-identification hook -----------------------------------------------------------------------
 def deidentify_before_storage(content_root: Path, open_path: Path, *, pseudonym: str) -> tuple[Path, Path, dict[str, Any]]:
-    """DE-IDENTIFICATION HOOK: every slide passes here after staging and before it reaches storage.
+    """Every slide passes here after staging and before it reaches storage (DOMAIN.md §7): only the
+    de-identified copy is kept. Returns the new content root and open path, plus the certificate
+    (as JSON) for the audit log."""
+    from app.deid import deidentify
 
-    Calls `app.deid.deidentify(src, dst, pseudonym=...)` when that module is installed; returns the
-    (possibly new) content root and open path, plus the certificate for the audit log. Without the
-    module the staged files pass through unchanged and the certificate is empty.
-    """
-    try:
-        from app.deid import deidentify
-    except ImportError:
-        return content_root, open_path, {}
     out_root = content_root.parent / "deid"
     out_root.mkdir()
     is_dicom = open_path.suffix.lower() == ".dcm" or _is_dicom(open_path)
@@ -394,16 +389,8 @@ def deidentify_before_storage(content_root: Path, open_path: Path, *, pseudonym:
         dst = out_root / f"slide{open_path.suffix.lower()}"
     cert = deidentify(src, dst, pseudonym=pseudonym)
     storage.remove_path(content_root)
-    certificate = cert.to_dict() if hasattr(cert, "to_dict") else _plain(cert)
+    certificate: dict[str, Any] = cert.model_dump(mode="json")
     return out_root, locate_slide(out_root), certificate
-
-
-def _plain(obj: Any) -> Any:
-    import dataclasses
-
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {k: _plain(v) for k, v in dataclasses.asdict(obj).items()}
-    return obj
 
 
 # -- the ingest itself ----------------------------------------------------------------------------

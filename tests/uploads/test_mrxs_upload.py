@@ -79,12 +79,12 @@ def test_mrxs_zip_upload_is_deidentified_and_served(
         assert s.encode() not in raw, s
 
     details = _upload_details()
-    # The audit entry carries the certificate (today ingest stores its text form, not a JSON object).
+    # The audit entry carries the certificate as a JSON object.
     cert = details["deidentification"]
-    text = json.dumps(cert) if isinstance(cert, dict) else str(cert)
-    assert "mrxs" in text and ("verified=True" in text or '"verified": true' in text)
-    for name in ("label", "macro", "thumbnail"):
-        assert name in text
+    assert isinstance(cert, dict) and cert["format"] == "mrxs" and cert["verified"] is True
+    removed_images = {r["name"] for r in cert["removed"] if r["kind"] == "associated_image"}
+    assert {"label", "macro", "thumbnail"} <= removed_images
+    assert len(cert["sha256_before"]) == 64 and cert["sha256_before"] != cert["sha256_after"]
     assert "JOHN_DOE_123" not in str(details)
 
 
