@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     max_job_attempts: int = 3
     embedded_worker: bool = True
     worker_concurrency: int = 1
+    # Broker queue the analysis task is sent to and consumed from (routes analysis to GPU workers).
+    task_queue: str = "glomcheck.analysis"
+    # "module:function" replacing the default analysis pipeline (plugins, test fakes).
+    analysis_pipeline: str | None = None
+    # How often each worker looks for orphaned jobs; None = heartbeat_timeout_s / 3.
+    reaper_interval_s: float | None = None
+    # A queued job nobody picked up for this long gets its broker message sent again.
+    queued_resend_after_s: float = 300.0
+    # Minimum time between progress writes to a job row.
+    progress_write_interval_s: float = 0.5
 
     # Tiles.
     slide_cache_size: int = 16

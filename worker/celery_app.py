@@ -61,9 +61,7 @@ kombu.transport.TRANSPORT_ALIASES["glomsqla"] = "worker.celery_app:EmbeddedTrans
 
 def task_queue() -> str:
     """Queue name (GLOMCHECK_TASK_QUEUE): lets deployments route analysis to GPU workers, tests isolate."""
-    from worker.jobs import job_settings
-
-    return job_settings().task_queue
+    return get_settings().task_queue
 
 
 def broker_url(settings: Settings) -> str:
@@ -157,13 +155,9 @@ def purge_delivered_messages() -> int:
 def _fresh_engine_in_child(**_: Any) -> None:
     # A forked pool child must not use (or close) the parent's pooled connections: drop them
     # without closing, and let the child build its own engine on first use.
-    from app.db import session as db_session
+    from app.db.session import reset_engine
 
-    engine = db_session._engine
-    if engine is not None:
-        engine.dispose(close=False)
-    db_session._engine = None
-    db_session._factory = None
+    reset_engine(close=False)
 
 
 celery_app = create_celery()

@@ -22,11 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -42,33 +40,9 @@ from app.slides.reader import SlideReader
 log = logging.getLogger(__name__)
 
 
-class JobSettings(BaseSettings):
-    """Worker knobs not (yet) in `app.config.Settings`; same `GLOMCHECK_` prefix.
-
-    Attributes:
-        task_queue: broker queue the analysis task is sent to and consumed from.
-        analysis_pipeline: "module:function" replacing the default pipeline (plugins, test fakes).
-        reaper_interval_s: how often each worker looks for orphaned jobs; default timeout / 3.
-        queued_resend_after_s: a queued job not picked up for this long gets its message sent again.
-        progress_write_interval_s: minimum time between progress writes to the job row.
-    """
-
-    model_config = SettingsConfigDict(env_prefix="GLOMCHECK_", env_file=".env", extra="ignore")
-
-    task_queue: str = "glomcheck.analysis"
-    analysis_pipeline: str | None = None
-    reaper_interval_s: float | None = None
-    queued_resend_after_s: float = 300.0
-    progress_write_interval_s: float = 0.5
-
-
-@lru_cache
-def job_settings() -> JobSettings:
-    return JobSettings()
-
-
 def clear_settings_cache() -> None:
-    job_settings.cache_clear()
+    """Re-read settings (worker knobs live in `app.config.Settings`) after the environment changed."""
+    get_settings.cache_clear()
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,7 +152,7 @@ def tissue_only_pipeline(reader: SlideReader, *, mpp_override: float | None = No
 def resolve_pipeline() -> Pipeline:
     """The one place choosing the pipeline: a configured plugin, else the model pipeline if installed,
     else tissue mask + tile grid."""
-    name = job_settings().analysis_pipeline
+    name = get_settings().analysis_pipeline
     if name:
         module, _, attr = name.partition(":")
         fn: Pipeline = getattr(importlib.import_module(module), attr)
@@ -485,7 +459,7 @@ def run_job(job_id: int, *, worker_id: str | None = None, task_id: str | None = 
     started = time.perf_counter()
     try:
         target = _load_target(job_id)
-        progress = ProgressWriter(lease, job_settings().progress_write_interval_s)
+        progress = ProgressWriter(lease, get_settings().progress_write_interval_s)
         run = pipeline or resolve_pipeline()
         with SlideReader(target.path, options=target.reader_options) as reader:
             result = run(reader, mpp_override=target.mpp_override, progress=progress,
@@ -542,7 +516,7 @@ def reap(*, send: Callable[[int], None], now: datetime | None = None) -> ReapRep
     settings = get_settings()
     now = now or utcnow()
     stale_before = now - timedelta(seconds=settings.heartbeat_timeout_s)
-    resend_before = now - timedelta(seconds=job_settings().queued_resend_after_s)
+    resend_before = now - timedelta(seconds=get_settings().queued_resend_after_s)
     report = ReapReport()
 
     with session_scope() as session:
@@ -623,7 +597,7 @@ class Reaper(threading.Thread):
         super().__init__(name="glomcheck-reaper", daemon=True)
         self.send = send
         self.housekeeping = housekeeping
-        self.interval_s = interval_s or job_settings().reaper_interval_s or max(
+        self.interval_s = interval_s or get_settings().reaper_interval_s or max(
             0.5, get_settings().heartbeat_timeout_s / 3)
         self._stop_event = threading.Event()
 

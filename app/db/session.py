@@ -49,11 +49,15 @@ def session_factory() -> sessionmaker[Session]:
     return _factory
 
 
-def reset_engine() -> None:
-    """Forget the engine (tests switching databases; forked worker children)."""
+def reset_engine(close: bool = True) -> None:
+    """Forget the engine (tests switching databases; forked worker children).
+
+    ``close=False`` drops pooled connections without closing them: a forked child must not close
+    sockets its parent still uses.
+    """
     global _engine, _factory
     if _engine is not None:
-        _engine.dispose()
+        _engine.dispose(close=close)
     _engine = None
     _factory = None
 
