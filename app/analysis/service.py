@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.analysis.schemas import GlomerulusOut, JobOut, SlideGlomeruliOut
@@ -65,25 +66,43 @@ def set_case_state(session: Session, case: Case, new: str, *, actor_user_id: int
            object_type="case", object_id=case.id, details={"from": old, "to": new, "reason": reason})
 
 
+def active_job_id(session: Session, *, slide_id: int) -> int | None:
+    """The slide's queued or running job, if any (the index allows at most one)."""
+    job_id: int | None = session.execute(
+        select(AnalysisJob.id).where(AnalysisJob.slide_id == slide_id, AnalysisJob.state.in_(ACTIVE))
+    ).scalar()
+    return job_id
+
+
+def _in_progress(slide_id: int, job_id: int) -> Conflict:
+    return Conflict(f"Slide {slide_id} already has an analysis in progress (job {job_id}).",
+                    code="analysis_in_progress", extra={"job_id": job_id})
+
+
 def request_analysis(session: Session, *, user: User, slide_id: int, mpp: float | None) -> AnalysisJob:
     """Create a queued job (the caller sends the task after commit); 409 if one is already active."""
     slide = get_slide(session, user=user, slide_id=slide_id, lock=True)
     if slide.status != SlideStatus.ready.value:
         raise Conflict(f"Slide {slide_id} is not ready for analysis (status {slide.status}).",
                        code="slide_not_ready")
-    active = session.execute(
-        select(AnalysisJob.id).where(AnalysisJob.slide_id == slide.id, AnalysisJob.state.in_(ACTIVE))
-    ).scalar()
+    active = active_job_id(session, slide_id=slide.id)
     if active is not None:
-        raise Conflict(f"Slide {slide_id} already has an analysis in progress (job {active}).",
-                       code="analysis_in_progress", extra={"job_id": active})
+        raise _in_progress(slide_id, active)
     case = session.execute(_locked(session, select(Case).where(Case.id == slide.case_id))).scalar_one()
     job = AnalysisJob(slide_id=slide.id, institution_id=slide.institution_id, requested_by_id=user.id,
                       state=JobState.queued.value, progress=0.0, mpp_override=mpp,
                       result={"case_state_before": case.state}, model_versions={}, timings_s={}, attempts=0,
                       cancel_requested=False)
-    session.add(job)
-    session.flush()
+    try:
+        # The partial unique index (one active job per slide) settles a race the check above lost.
+        with session.begin_nested():
+            session.add(job)
+            session.flush()
+    except IntegrityError:
+        active = active_job_id(session, slide_id=slide.id)
+        if active is None:
+            raise
+        raise _in_progress(slide_id, active) from None
     record(session, "analysis.requested", institution_id=job.institution_id, actor_user_id=user.id,
            object_type="analysis_job", object_id=job.id,
            details={"slide_id": slide.id, "case_id": case.id, "mpp_override": mpp})

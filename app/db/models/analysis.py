@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, JSONType, TimestampMixin, UTCDateTime
@@ -14,6 +14,12 @@ class AnalysisJob(TimestampMixin, Base):
     """The database row is the source of truth for a job; the broker message is only a wake-up call."""
 
     __tablename__ = "analysis_jobs"
+    # At most one active job per slide (migration 0005): the database, not a check-then-insert, decides.
+    __table_args__ = (
+        Index("ix_analysis_jobs_one_active_per_slide", "slide_id", unique=True,
+              postgresql_where=text("state IN ('queued', 'running')"),
+              sqlite_where=text("state IN ('queued', 'running')")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slide_id: Mapped[int] = mapped_column(ForeignKey("slides.id", ondelete="CASCADE"), index=True)
