@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.analysis.schemas import GlomerulusOut, JobOut, SlideGlomeruliOut
 from app.audit.service import record
+from app.cases.state import set_case_state as move_case
 from app.db.base import utcnow
 from app.db.models import AnalysisJob, Case, CaseState, Glomerulus, JobState, Slide, SlideStatus, User
 from app.db.session import session_scope
@@ -57,13 +58,8 @@ def get_job(session: Session, *, user: User, job_id: int) -> AnalysisJob:
 
 
 def set_case_state(session: Session, case: Case, new: str, *, actor_user_id: int | None, reason: str) -> None:
-    """Every case transition is an audit event (DOMAIN.md §1)."""
-    if case.state == new:
-        return
-    old, case.state = case.state, new
-    session.flush()
-    record(session, "case.state_changed", institution_id=case.institution_id, actor_user_id=actor_user_id,
-           object_type="case", object_id=case.id, details={"from": old, "to": new, "reason": reason})
+    """Every case transition is an audit event (DOMAIN.md §1); see `app.cases.state`."""
+    move_case(session, case, new, actor_user_id=actor_user_id, reason=reason)
 
 
 def active_job_id(session: Session, *, slide_id: int) -> int | None:

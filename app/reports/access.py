@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
+from app.cases.state import set_case_state as move_case
 from app.db.models import Case, CaseState, Role, User
 from app.errors import Forbidden, NotFound
 
@@ -38,14 +39,8 @@ def require_pathologist(user: User) -> None:
 def set_case_state(
     session: Session, *, case: Case, to: CaseState, actor_id: int | None, reason: str
 ) -> None:
-    """Move a case along DOMAIN.md §1; every transition is an audit event."""
-    if case.state == to.value:
-        return
-    before = case.state
-    case.state = to.value
-    session.flush()
-    record(session, "case.state_changed", institution_id=case.institution_id, actor_user_id=actor_id,
-           object_type="case", object_id=case.id, details={"from": before, "to": to.value, "reason": reason})
+    """Move a case along DOMAIN.md §1; every transition is an audit event (`app.cases.state`)."""
+    move_case(session, case, to, actor_user_id=actor_id, reason=reason)
 
 
 def record_view(session: Session, *, case: Case, user: User, part: str) -> None:

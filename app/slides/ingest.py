@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from app.audit.service import record
 from app.config import get_settings
-from app.db.models import Case, Slide, SlideStatus, Stain
+from app.cases.state import set_case_state
+from app.db.models import Case, CaseState, Slide, SlideStatus, Stain
 from app.errors import BadRequest, DomainError, PayloadTooLarge, UnsupportedMedia, Unprocessable
 from app.slides import storage
 from app.slides.reader import SlideReader, SlideReadError
@@ -590,6 +591,10 @@ def _finish(
         details["deidentification"] = certificate
     record(session, "slide.uploaded", institution_id=case.institution_id, actor_user_id=user_id,
            object_type="slide", object_id=slide.id, details=details)
+    if certificate:
+        # A de-identified slide is stored: the case moves on (DOMAIN.md §1); later states stay.
+        set_case_state(session, case, CaseState.deidentified, actor_user_id=user_id,
+                       reason=f"slide {slide.id} de-identified and stored", only_from=[CaseState.uploaded])
     return IngestResult(slide, False)
 
 
