@@ -6,6 +6,7 @@ import { Shell } from "./components/Shell";
 import { AdminPage } from "./pages/AdminPage";
 import { CasePage } from "./pages/CasePage";
 import { LoginPage } from "./pages/LoginPage";
+import { ModelsPage } from "./models/ModelsPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { QueuePage } from "./pages/QueuePage";
 import { WorklistPage } from "./pages/WorklistPage";
@@ -33,6 +34,7 @@ export function App() {
         <Route index element={<WorklistPage />} />
         <Route path="/cases/:caseId" element={<CasePage />} />
         <Route path="/queue" element={<QueuePage />} />
+        <Route path="/models" element={<ModelsPage />} />
         <Route path="/admin" element={<AdminPage />} />
         <Route path="/admin/:section" element={<AdminPage />} />
         <Route path="*" element={<NotFoundPage />} />

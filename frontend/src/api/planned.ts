@@ -50,6 +50,9 @@ export const reportsApi = {
   create: (caseId: number, body: ReportIn) => unwrap<ReportOut>(api.POST("/api/cases/{case_id}/report", { ...path(caseId), body })),
   update: (reportId: number, body: ReportIn) => unwrap<ReportOut>(api.PUT("/api/reports/{report_id}", { params: { path: { report_id: reportId } }, body })),
   sign: (reportId: number) => unwrap<SignOut>(api.POST("/api/reports/{report_id}/sign", { params: { path: { report_id: reportId } } })),
+  /** Open version n+1 as a draft superseding the latest signed version (values copied unless given). */
+  amend: (reportId: number, reason: string, values?: ReportIn) =>
+    unwrap<ReportOut>(api.POST("/api/reports/{report_id}/amend", { params: { path: { report_id: reportId } }, body: { reason, values: values ?? null } })),
 };
 
 export const assessmentApi = {
@@ -62,6 +65,9 @@ export const comparisonApi = {
 
 export const alertsApi = {
   mine: () => unwrap<AlertOut[]>(api.GET("/api/alerts", { params: { query: { scope: "mine" } } })),
+  forCase: (caseId: number) => unwrap<AlertOut[]>(api.GET("/api/alerts", { params: { query: { scope: "mine" } } })).then((all) => all.filter((a) => a.case_id === caseId)),
+  /** The second reader's own assessment, in the report's fields. */
+  recordSecondRead: (id: number, body: ReportIn) => unwrap<AlertOut>(api.PUT("/api/alerts/{alert_id}/second-read", { params: { path: { alert_id: id } }, body })),
   acknowledge: (id: number) => unwrap<AlertOut>(api.POST("/api/alerts/{alert_id}/acknowledge", { params: { path: { alert_id: id } } })),
   resolve: (id: number, reason: ResolutionReason, note: string) =>
     unwrap<AlertOut>(api.POST("/api/alerts/{alert_id}/resolve", { params: { path: { alert_id: id } }, body: { reason, note: note || null } })),
@@ -82,6 +88,9 @@ export interface ScoreAgreement {
   percent_ci: number[] | null;
   kappa: number | null;
   kappa_ci: number[] | null;
+  labels: string[];
+  /** rows: first rater (AI / pathologist), columns: second (pathologist / second reader), in `labels` order */
+  matrix: number[][];
 }
 export type AuditPage = S["AuditPage"];
 export type AdminUserOut = S["AdminUserOut"];
@@ -96,5 +105,9 @@ export const adminApi = {
   audit: (action?: string) => unwrap<AuditPage>(api.GET("/api/admin/audit", { params: { query: { action: action || undefined, limit: 200 } } })),
   users: () => unwrap<AdminUserOut[]>(api.GET("/api/admin/users")),
   discrepancies: (query: AdminDiscrepancyQuery) => unwrap<DiscrepancyPage>(api.GET("/api/admin/discrepancies", { params: { query } })),
+  institutions: () => unwrap(api.GET("/api/admin/institutions")),
+  settings: (institutionId: number) => unwrap(api.GET("/api/admin/institutions/{institution_id}/settings", { params: { path: { institution_id: institutionId } } })),
+  saveSettings: (institutionId: number, body: { blinded_first_read?: boolean | null; assessment?: Record<string, unknown> | null }) =>
+    unwrap(api.PUT("/api/admin/institutions/{institution_id}/settings", { params: { path: { institution_id: institutionId } }, body })),
   discrepanciesCsvUrl: (query: Record<string, string>) => `/api/admin/discrepancies.csv?${new URLSearchParams(query).toString()}`,
 };

@@ -60,19 +60,33 @@ export interface SlideSummary {
   latest_job?: Job | null;
 }
 
+/** The worklist's AI column: the latest analysis job over the case's slides ("none" when never analysed). */
+export interface AiStateInfo {
+  state: "none" | "queued" | "running" | "succeeded" | "failed" | "cancelled" | string;
+  /** 0–1 of the latest job; null when there is none. */
+  progress?: number | null;
+}
+
+/** The case's unresolved second-read alert (open or acknowledged). */
+export interface OpenAlertInfo {
+  id: number;
+  state: string;
+  assignee_id?: number | null;
+  assignee_name?: string | null;
+}
+
+/** A worklist row (GET /api/cases); the worklist fields are optional so an older backend still renders. */
 export interface CaseSummary {
   id: number;
   number: string;
   state: string;
   institution_id?: number;
-  institution?: string | { code?: string; name?: string } | null;
+  institution_name?: string | null;
   stains?: string[];
   slide_count?: number;
-  ai_state?: string | null;
-  ai_progress?: number | null;
-  discrepancies?: { major?: number; minor?: number; info?: number } | null;
+  ai_state?: AiStateInfo | null;
   major_discrepancies?: number | null;
-  second_reader?: string | { display_name?: string; email?: string } | null;
+  open_alert?: OpenAlertInfo | null;
   created_at?: string;
   updated_at?: string;
 }

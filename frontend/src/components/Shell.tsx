@@ -73,7 +73,7 @@ export function Shell() {
         <nav className="main-nav">
           <NavLink to="/" end>{t("nav.worklist")}</NavLink>
           <NavLink to="/queue">{t("nav.secondReads")}</NavLink>
-          {isAdmin ? <NavLink to="/admin">{t("nav.admin")}</NavLink> : null}
+          {isAdmin ? <NavLink to="/admin">{t("nav.admin")}</NavLink> : <NavLink to="/models">{t("nav.models")}</NavLink>}
         </nav>
         <div className="header-right">
           <button type="button" className="btn primary small" onClick={() => uploads.openDrawer(null)} title={t("upload.openHint")}>

@@ -9,13 +9,22 @@ import { ErrorMessage } from "../components/ErrorMessage";
 import { Loading, NotAvailable } from "../components/NotAvailable";
 import { formatDateTime } from "../lib/format";
 import { formatValue } from "./casePanels";
+import { ConfusionHeatmap, TrendChart, type Series } from "../admin/charts";
+import { SettingsView } from "../admin/SettingsView";
+import { ModelCaveat } from "../models/ModelCaveat";
+import { ModelsView } from "../models/ModelsPage";
 
 const SECTIONS = ["discrepancies", "agreement", "audit", "users", "settings", "models"] as const;
 
 function Discrepancies() {
   const { t, i18n } = useTranslation();
-  const [f, setF] = useState<Record<string, string>>({ since: "", until: "", severity: "", state: "", finding: "" });
+  const [f, setF] = useState<Record<string, string>>({ since: "", until: "", severity: "", state: "", finding: "", pathologist: "", institution: "", superseded: "" });
+  const users = useQuery({ queryKey: ["admin", "users"], queryFn: adminApi.users });
+  const institutions = useQuery({ queryKey: ["admin", "institutions"], queryFn: adminApi.institutions });
   const query: AdminDiscrepancyQuery = {
+    pathologist_id: f.pathologist ? Number(f.pathologist) : undefined,
+    institution_id: f.institution ? Number(f.institution) : undefined,
+    include_superseded: f.superseded ? true : undefined,
     since: f.since ? `${f.since}T00:00:00` : undefined,
     until: f.until ? `${f.until}T23:59:59` : undefined,
     severity: (f.severity || undefined) as AdminDiscrepancyQuery["severity"],
@@ -37,7 +46,15 @@ function Discrepancies() {
           <select value={f.state} onChange={set("state")}><option value="">{t("admin.all")}</option>{["open", "acknowledged", "resolved", "none"].map((s) => <option key={s} value={s}>{t(`alertState.${s}`, { defaultValue: t("admin.noAlert") })}</option>)}</select></label>
         <label className="inline-field"><span>{t("admin.finding")}</span>
           <select value={f.finding} onChange={set("finding")}><option value="">{t("admin.all")}</option>{FINDINGS.map((x) => <option key={x} value={x}>{t(`finding.${x}`)}</option>)}</select></label>
+        <label className="inline-field"><span>{t("admin.pathologist")}</span>
+          <select value={f.pathologist} onChange={set("pathologist")}><option value="">{t("admin.all")}</option>{(users.data ?? []).filter((u) => u.role === "pathologist").map((u) => <option key={u.id} value={u.id}>{u.display_name || u.email}</option>)}</select></label>
+        {(institutions.data?.length ?? 0) > 1 ? (
+          <label className="inline-field"><span>{t("worklist.col.institution")}</span>
+            <select value={f.institution} onChange={set("institution")}><option value="">{t("admin.all")}</option>{institutions.data!.map((i) => <option key={i.id} value={i.id}>{i.name}</option>)}</select></label>
+        ) : null}
+        <label className="inline-field check-field"><input type="checkbox" checked={!!f.superseded} onChange={(e) => setF((o) => ({ ...o, superseded: e.target.checked ? "1" : "" }))} /><span>{t("admin.includeSuperseded")}</span></label>
         <div className="spacer" />
+        <ModelCaveat model="glom_classifier" />
         <a className="btn" href={adminApi.discrepanciesCsvUrl(csv)} download data-testid="csv-export">{t("admin.exportCsv")}</a>
       </div>
       {q.isLoading ? <Loading /> : q.error ? <ErrorMessage error={q.error} /> : (
@@ -48,7 +65,7 @@ function Discrepancies() {
             {q.data!.items.map((d) => (
               <tr key={d.id}>
                 <td className="mono small">{formatDateTime(d.created_at, i18n.language)}</td>
-                <td className="mono"><Link to={`/cases/${d.case_id}?tab=comparison`}>{d.case_number}</Link></td>
+                <td className="mono"><Link to={`/cases/${d.case_id}?tab=comparison`}>{d.case_number}</Link>{d.is_current ? null : <span className="chip tone-neutral superseded">{t("admin.superseded")}</span>}</td>
                 <td>{d.pathologist_email}</td>
                 <td>{t(`report.field.${d.field}`, { defaultValue: d.field })}{d.reliable ? "" : ` (${t("admin.unreliable")})`}</td>
                 <td><span className={`badge ${d.severity}`}>{t(`severity.${d.severity}`, { defaultValue: d.severity })}</span></td>
@@ -65,13 +82,15 @@ function Discrepancies() {
   );
 }
 
-function AgreementTable({ rows, title }: { rows: ScoreAgreement[]; title: string }) {
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? "—" : `${x.toFixed(0)}%`);
+
+function AgreementTable({ rows, title, rowTitle, colTitle, testId }: { rows: ScoreAgreement[]; title: string; rowTitle: string; colTitle: string; testId: string }) {
   const { t } = useTranslation();
-  const pct = (x: number | null | undefined) => (x === null || x === undefined ? "—" : `${(x * (x <= 1 ? 100 : 1)).toFixed(0)}%`);
+  const label = (score: string) => (l: string) => (["M", "E", "S", "T", "C"].includes(score) ? `${score}${l}` : t(`report.option.${l}`, { defaultValue: t(`adequacy.${l}`, { defaultValue: l }) }));
   return (
-    <section className="subsection">
+    <section className="subsection" data-testid={testId}>
       <h3>{title}</h3>
-      <table className="grid">
+      <table className="grid agreement-table">
         <thead><tr><th>{t("admin.score")}</th><th>N</th><th>{t("admin.percentAgreement")}</th><th>κ</th><th>{t("admin.kappaBar")}</th></tr></thead>
         <tbody>
           {rows.length === 0 ? <tr><td colSpan={5} className="empty">{t("admin.noData")}</td></tr> : null}
@@ -93,20 +112,55 @@ function AgreementTable({ rows, title }: { rows: ScoreAgreement[]; title: string
           ))}
         </tbody>
       </table>
+      {rows.some((r) => r.n > 0) ? (
+        <div className="heatmaps">
+          {rows.filter((r) => r.n > 0).map((r) => (
+            <figure key={r.score} className="heatmap-figure">
+              <figcaption>{t(`report.field.${r.score}`, { defaultValue: r.score })} <span className="muted mono">n={r.n}</span></figcaption>
+              <ConfusionHeatmap labels={r.labels} matrix={r.matrix} rowTitle={rowTitle} colTitle={colTitle} label={label(r.score)} />
+            </figure>
+          ))}
+        </div>
+      ) : null}
     </section>
   );
 }
 
 function Agreement() {
   const { t } = useTranslation();
-  const q = useQuery({ queryKey: ["admin", "agreement"], queryFn: () => adminApi.agreement() });
-  if (q.isLoading) return <Loading />;
-  if (q.error) return <ErrorMessage error={q.error} />;
+  const [since, setSince] = useState("");
+  const [until, setUntil] = useState("");
+  const q = useQuery({ queryKey: ["admin", "agreement", since, until], queryFn: () => adminApi.agreement(since ? `${since}T00:00:00` : undefined, until ? `${until}T23:59:59` : undefined) });
+  const data = q.data;
+  const months = (data?.monthly ?? []).map((m) => m.month);
+  const scores = [...new Set((data?.monthly ?? []).flatMap((m) => Object.keys(m.percent_agreement)))];
+  const series: Series[] = scores.map((sc) => ({ key: sc, label: t(`report.field.${sc}`, { defaultValue: sc }), values: (data?.monthly ?? []).map((m) => m.percent_agreement[sc] ?? null) }));
+  const discrepantSeries: Series[] = data?.monthly.length ? [
+    { key: "discrepant", label: t("admin.discrepantShare"), values: data.monthly.map((m) => (m.comparisons ? (100 * m.discrepant) / m.comparisons : null)) },
+    { key: "major", label: t("admin.majorShare"), values: data.monthly.map((m) => (m.comparisons ? (100 * m.major) / m.comparisons : null)) },
+  ] : [];
   return (
     <>
-      <p className="muted">{t("admin.comparisons", { count: q.data!.comparisons })}</p>
-      <AgreementTable rows={q.data!.ai_vs_pathologist} title={t("admin.aiVsPathologist")} />
-      <AgreementTable rows={q.data!.pathologist_vs_second_reader} title={t("admin.pathologistVsSecond")} />
+      <div className="toolbar">
+        <label className="inline-field"><span>{t("worklist.from")}</span><input type="date" value={since} onChange={(e) => setSince(e.target.value)} /></label>
+        <label className="inline-field"><span>{t("worklist.to")}</span><input type="date" value={until} onChange={(e) => setUntil(e.target.value)} /></label>
+        <div className="spacer" />
+        <ModelCaveat model="glom_classifier" />
+      </div>
+      {q.isLoading ? <Loading /> : q.error ? <ErrorMessage error={q.error} /> : (
+        <>
+          <p className="muted">{t("admin.comparisons", { count: data!.comparisons })}</p>
+          <section className="subsection" data-testid="agreement-trend">
+            <h3>{t("admin.trend")}</h3>
+            <div className="trend-pair">
+              <figure><figcaption>{t("admin.trendAgreement")}</figcaption><TrendChart months={months} series={series} /></figure>
+              <figure><figcaption>{t("admin.trendDiscrepant")}</figcaption><TrendChart months={months} series={discrepantSeries} /></figure>
+            </div>
+          </section>
+          <AgreementTable rows={data!.ai_vs_pathologist} title={t("admin.aiVsPathologist")} rowTitle={t("comparison.ai")} colTitle={t("comparison.pathologist")} testId="agreement-ai" />
+          <AgreementTable rows={data!.pathologist_vs_second_reader} title={t("admin.pathologistVsSecond")} rowTitle={t("comparison.pathologist")} colTitle={t("admin.secondReader")} testId="agreement-second" />
+        </>
+      )}
     </>
   );
 }
@@ -155,7 +209,7 @@ function Users() {
   );
 }
 
-/** Admin area: discrepancies (filters, CSV), agreement, audit log, users; settings and models not wired yet. */
+/** Admin area: discrepancies (filters, CSV), agreement (κ, heat maps, trends), audit log, users, settings, model cards. */
 export function AdminPage() {
   const { t } = useTranslation();
   const { section = "discrepancies" } = useParams();
@@ -176,7 +230,8 @@ export function AdminPage() {
           current === "agreement" ? <Agreement /> :
           current === "audit" ? <Audit /> :
           current === "users" ? <Users /> :
-          <NotAvailable what={t(`admin.${current}`)} note={t("case.reportPending")} />
+          current === "settings" ? <SettingsView /> :
+          <ModelsView />
         )}
       </div>
     </div>

@@ -15,11 +15,14 @@ import { isTypingTarget } from "../lib/format";
 import { useUploads } from "../upload/UploadProvider";
 import { assessmentApi, clinicalApi, comparisonApi, type AssessmentOut } from "../api/planned";
 import { AssessmentView, ClinicalView, ComparisonView, ReportPanel } from "./casePanels";
+import { AlertPanel } from "../alerts/AlertPanel";
+import { useAuth } from "../auth/AuthProvider";
 import { GlomCard, GlomCrop, ProbabilityBars, glomBbox } from "../viewer/GlomCard";
 import { styleOf, toOverlayItems, type StyleKey } from "../viewer/overlay";
 import { readingOrder, step } from "../viewer/order";
 import { SlideViewer, type SlideViewerHandle } from "../viewer/SlideViewer";
 import { ALL_STYLE_KEYS, OVERLAY_STYLES } from "../viewer/styles";
+import { ModelCaveat } from "../models/ModelCaveat";
 
 const TABS = ["report", "ai", "comparison", "clinical", "history"] as const;
 type Tab = (typeof TABS)[number];
@@ -122,6 +125,7 @@ function Gallery({ slideId, gloms, onPick, selectedId }: { slideId: number; glom
         </select>
         <span className="muted small">{t("ai.shown", { count: shown.length })}</span>
       </div>
+      <ModelCaveat model="glom_classifier" />
       <div className="gallery-grid">
         {shown.slice(0, limit).map((g) => (
           <button type="button" key={g.id} className={`gallery-item${g.id === selectedId ? " selected" : ""}`} onClick={() => onPick(g)}>
@@ -157,6 +161,7 @@ function AiPanel({ slide, gloms, analysed, glomError, onPick, selected, job, bli
   const present = FINDINGS.map((f) => [f, gloms.filter((g) => (g.finding_states ? g.finding_states[f] === "present" : false)).length] as const).filter(([, n]) => n > 0);
   return (
     <div className="ai-panel">
+      <ModelCaveat model="glom_detector" />
       <table className="kv">
         <tbody>
           <tr><th>{t("ai.detected")}</th><td className="mono">{gloms.length}</td></tr>
@@ -171,13 +176,14 @@ function AiPanel({ slide, gloms, analysed, glomError, onPick, selected, job, bli
       </table>
       <div className="subsection">
         <h3>{t("ai.caseAssessment")}</h3>
+        <ModelCaveat model="glom_classifier" />
         {assessmentError ? <ErrorMessage error={assessmentError} compact /> : assessment ? <AssessmentView assessment={assessment} /> : assessment === null ? <div className="muted small">{t("ai.assessmentPending")}</div> : <Loading />}
         {assessment?.model_versions.length ? <div className="muted small mono">{assessment.model_versions.join(" · ")}</div> : null}
       </div>
       {job?.model_versions && Object.keys(job.model_versions).length ? (
         <div className="subsection">
           <h3>{t("ai.models")}</h3>
-          <ul className="plain small mono">{Object.entries(job.model_versions).map(([k, v]) => <li key={k}>{k}: {v}</li>)}</ul>
+          <ul className="plain small mono">{Object.entries(job.model_versions).map(([k, v]) => <li key={k}><Link to={`/models#${k}`}>{k}</Link>: {v}</li>)}</ul>
         </div>
       ) : null}
       <Gallery slideId={slide.id} gloms={gloms} onPick={onPick} selectedId={selected?.id ?? null} />
@@ -193,6 +199,7 @@ export function CasePage() {
   const uploads = useUploads();
   const qc = useQueryClient();
   const viewerRef = useRef<SlideViewerHandle>(null);
+  const { user } = useAuth();
   const clinicalAvailable = useFeature("clinical");
   const historyAvailable = useFeature("audit");
 
@@ -355,9 +362,10 @@ export function CasePage() {
             {selected && tab === "ai" && slideId ? (
               <GlomCard slideId={slideId} g={selected} ordinal={selectedIndex + 1} total={ordered.length} mppX={slideInfo?.mpp_x} onClose={() => setSelectedId(null)} onNext={() => go(1)} onPrev={() => go(-1)} />
             ) : null}
-            {tab === "report" ? <ReportPanel caseId={caseId} onSigned={() => setParam("tab", "comparison")} /> : null}
+            {tab === "report" ? <ReportPanel caseId={caseId} userId={user?.id ?? null} onSigned={() => setParam("tab", "comparison")} /> : null}
             {tab === "ai" ? <AiPanel slide={slideInfo} gloms={gloms.data?.glomeruli} analysed={!!gloms.data?.job} glomError={gloms.error} onPick={(g) => select(g)} selected={selected} job={gloms.data?.job ?? null}
               blinded={blinded} assessment={assessment.data} assessmentError={isBlindedError(assessment.error) ? null : assessment.error} /> : null}
+            {tab === "comparison" ? <AlertPanel caseId={caseId} /> : null}
             {tab === "comparison" ? (
               blinded ? <Blinded /> : comparison.isLoading ? <Loading /> : comparison.error ? <ErrorMessage error={comparison.error} /> : comparison.data ? (
                 <ComparisonView comparison={comparison.data} onEvidence={showEvidence} />

@@ -3,25 +3,21 @@ import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import { useFeature } from "../api/features";
-import { alertsApi, type AlertOut, type ResolutionReason } from "../api/planned";
+import { alertsApi, type AlertOut } from "../api/planned";
+import { ResolveForm } from "../alerts/AlertPanel";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { Loading, NotAvailable } from "../components/NotAvailable";
 import { formatDateTime } from "../lib/format";
-
-const REASONS: ResolutionReason[] = ["ai_error", "report_amended", "original_confirmed", "indeterminate"];
 
 function AlertRow({ a }: { a: AlertOut }) {
   const { t, i18n } = useTranslation();
   const qc = useQueryClient();
   const [resolving, setResolving] = useState(false);
-  const [reason, setReason] = useState<ResolutionReason | "">("");
-  const [note, setNote] = useState("");
   const done = () => {
     void qc.invalidateQueries({ queryKey: ["alerts"] });
     void qc.invalidateQueries({ queryKey: ["notifications"] });
   };
   const ack = useMutation({ mutationFn: () => alertsApi.acknowledge(a.id), onSuccess: done });
-  const resolve = useMutation({ mutationFn: () => alertsApi.resolve(a.id, reason as ResolutionReason, note), onSuccess: done });
   return (
     <>
       <tr data-testid="alert-row">
@@ -39,17 +35,8 @@ function AlertRow({ a }: { a: AlertOut }) {
       {resolving || ack.error ? (
         <tr className="resolve-row">
           <td colSpan={6}>
-            {resolving ? (
-              <form className="resolve-form" onSubmit={(e) => { e.preventDefault(); if (reason) resolve.mutate(); }}>
-                <select value={reason} onChange={(e) => setReason(e.target.value as ResolutionReason)} aria-label={t("queue.reason")} required>
-                  <option value="">{t("queue.chooseReason")}</option>
-                  {REASONS.map((r) => <option key={r} value={r}>{t(`resolution.${r}`)}</option>)}
-                </select>
-                <input value={note} onChange={(e) => setNote(e.target.value)} placeholder={t("queue.note")} aria-label={t("queue.note")} />
-                <button type="submit" className="btn small primary" disabled={!reason || resolve.isPending}>{t("queue.resolveNow")}</button>
-              </form>
-            ) : null}
-            <ErrorMessage error={ack.error ?? resolve.error} compact />
+            {resolving ? <ResolveForm alert={a} /> : null}
+            <ErrorMessage error={ack.error} compact />
           </td>
         </tr>
       ) : null}

@@ -8,8 +8,9 @@ import { CASE_STATES, type CaseSummary } from "../api/types";
 import { AiStateChip, DiscrepancyBadge, StateChip } from "../components/Chips";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { Loading, NotAvailable } from "../components/NotAvailable";
-import { formatDateTime, isTypingTarget, nameOf } from "../lib/format";
+import { formatDateTime, isTypingTarget } from "../lib/format";
 import { useUploads } from "../upload/UploadProvider";
+import { ModelCaveat } from "../models/ModelCaveat";
 
 /** Filters are applied on the server when it supports them and again here, so the table never lies. */
 export function filterCases(items: CaseSummary[], f: { q: string; state: string; from: string; to: string }): CaseSummary[] {
@@ -44,7 +45,7 @@ export function WorklistPage() {
     enabled: available === true,
     refetchInterval: 15_000,
   });
-  const rows = useMemo(() => filterCases(cases.data?.items ?? [], filters), [cases.data, filters.q, filters.state, filters.from, filters.to]); // eslint-disable-line react-hooks/exhaustive-deps
+  const rows = useMemo(() => filterCases((cases.data?.items ?? []) as CaseSummary[], filters), [cases.data, filters.q, filters.state, filters.from, filters.to]); // eslint-disable-line react-hooks/exhaustive-deps
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -120,12 +121,12 @@ export function WorklistPage() {
               rows.map((c, i) => (
                 <tr key={c.id} className={i === cursor ? "cursor" : undefined} onClick={() => navigate(`/cases/${c.id}`)} onMouseEnter={() => setCursor(i)}>
                   <td className="mono strong"><a href={`/cases/${c.id}`} onClick={(e) => { e.preventDefault(); navigate(`/cases/${c.id}`); }}>{c.number}</a></td>
-                  <td>{nameOf(c.institution ?? null)}</td>
+                  <td>{c.institution_name ?? <span className="muted">—</span>}</td>
                   <td>{c.stains && c.stains.length ? c.stains.map((s) => <span key={s} className="stain-tag">{t(`stain.${s}`, { defaultValue: s })}</span>) : <span className="muted">—</span>}</td>
                   <td><StateChip state={c.state} /></td>
-                  <td><AiStateChip state={c.ai_state} progress={c.ai_progress} /></td>
-                  <td><DiscrepancyBadge major={c.discrepancies?.major ?? c.major_discrepancies ?? undefined} minor={c.discrepancies?.minor} /></td>
-                  <td>{nameOf(c.second_reader ?? null)}</td>
+                  <td><AiStateChip state={c.ai_state?.state} progress={c.ai_state?.progress} /></td>
+                  <td><DiscrepancyBadge major={c.major_discrepancies} /></td>
+                  <td>{c.open_alert ? <span className="second-reader">{c.open_alert.assignee_name ?? t("worklist.unassigned")} <span className="muted small">· {t(`alertState.${c.open_alert.state}`, { defaultValue: c.open_alert.state })}</span></span> : <span className="muted">—</span>}</td>
                   <td className="mono small">{formatDateTime(c.updated_at ?? c.created_at, i18n.language)}</td>
                 </tr>
               ))
@@ -133,7 +134,9 @@ export function WorklistPage() {
           </tbody>
         </table>
       )}
-      {cases.data?.total !== undefined ? <div className="table-footer muted small">{t("worklist.count", { count: rows.length, total: cases.data.total })}</div> : null}
+      {cases.data?.total !== undefined ? (
+        <div className="table-footer muted small">{t("worklist.count", { count: rows.length, total: cases.data.total })} · {t("worklist.aiColumnsNote")} <ModelCaveat /></div>
+      ) : null}
     </div>
   );
 }

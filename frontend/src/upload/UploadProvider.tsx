@@ -6,7 +6,7 @@ import { ApiError } from "../api/errors";
 import type { Stain } from "../api/types";
 import { STAINS } from "../api/types";
 import { checkFile, fileKey, guessStain } from "./files";
-import { uploadReducer, type UploadEntry } from "./machine";
+import { isRefusal, uploadReducer, type UploadEntry } from "./machine";
 
 export interface InterruptedUpload {
   storageKey: string;
@@ -155,7 +155,8 @@ export function UploadProvider({ children }: { children: ReactNode }) {
         },
         onError: (err) => {
           const { code, detail } = describeTusError(err);
-          dispatch({ type: "fail", key, code, detail });
+          const status = (err as tus.DetailedError).originalResponse?.getStatus() ?? null;
+          dispatch({ type: isRefusal(status) ? "refuse" : "fail", key, code, detail });
           void refreshInterrupted();
         },
       });

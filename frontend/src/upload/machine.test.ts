@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { checkFile, fileKey, formatBytes, guessStain } from "./files";
-import { fraction, timeLeft, uploadReducer, type UploadAction, type UploadEntry } from "./machine";
+import { fraction, isRefusal, timeLeft, uploadReducer, type UploadAction, type UploadEntry } from "./machine";
 
 const base = { caseId: 1, caseNumber: "H1-0001", stain: "pas" as const };
 const run = (actions: UploadAction[], start: UploadEntry[] = []) => actions.reduce(uploadReducer, start);
@@ -78,5 +78,12 @@ describe("file checks", () => {
     expect(guessStain("b12-masson.ndpi")).toBe("mt");
     expect(guessStain("b12.svs")).toBeNull();
     expect(formatBytes(1536)).toBe("1.5 KB");
+  });
+  it("a definitive refusal (415/422) ends in rejected with the server's words, not in a retryable failure", () => {
+    const s = run([add("a"), { type: "start", key: "a" }, { type: "refuse", key: "a", code: "unsupported_format", detail: "x.svs is not a whole-slide image" }]);
+    expect(s[0]).toMatchObject({ phase: "rejected", errorCode: "unsupported_format", errorDetail: "x.svs is not a whole-slide image" });
+    expect(run([add("b"), { type: "refuse", key: "b", code: "x" }])[0]!.phase).toBe("ready");
+    expect([415, 422].map(isRefusal)).toEqual([true, true]);
+    expect([0, 401, 409, 413, 423, 500, null].map(isRefusal).some(Boolean)).toBe(false);
   });
 });

@@ -4,6 +4,7 @@
  *   invalid                         (refused before sending: wrong type, empty)
  *   ready ──start──▶ uploading ──pause──▶ paused ──resume──▶ uploading
  *                       │  ╰──fail──▶ failed ──retry──▶ uploading
+ *                       ├──refuse──▶ rejected   (the server refused the file itself: 415/422 on a PATCH)
  *                       ╰──sent──▶ processing ──result──▶ done (ready | duplicate) | rejected
  *
  * Speed is an exponentially weighted average over progress events; time left follows from it.
@@ -43,6 +44,7 @@ export type UploadAction =
   | { type: "sent"; key: string; uploadUrl: string }
   | { type: "result"; key: string; status: string; slideId?: number | null; error?: string | null; detail?: string | null }
   | { type: "fail"; key: string; code: string; detail?: string | null }
+  | { type: "refuse"; key: string; code: string; detail?: string | null }
   | { type: "retry"; key: string }
   | { type: "remove"; key: string };
 
@@ -106,6 +108,13 @@ export function uploadReducer(state: UploadEntry[], action: UploadAction): Uploa
           ? { ...e, phase: "failed", speed: null, errorCode: action.code, errorDetail: action.detail ?? null }
           : e,
       );
+    case "refuse":
+      // A definitive refusal (the file is not a slide, a zip holds none…): retrying would only fail again.
+      return update(state, action.key, (e) =>
+        e.phase === "uploading" || e.phase === "processing" || e.phase === "paused"
+          ? { ...e, phase: "rejected", speed: null, errorCode: action.code, errorDetail: action.detail ?? null }
+          : e,
+      );
     case "retry":
       return update(state, action.key, (e) => (e.phase === "failed" ? { ...e, phase: "ready" } : e));
     case "remove":
@@ -126,4 +135,9 @@ export function fraction(e: UploadEntry): number {
 
 export function isActive(e: UploadEntry): boolean {
   return e.phase === "uploading" || e.phase === "processing";
+}
+
+/** HTTP statuses that mean "this file will never be accepted" (as opposed to a network or session problem). */
+export function isRefusal(status: number | null | undefined): boolean {
+  return status === 415 || status === 422;
 }

@@ -6,6 +6,7 @@ import { FINDINGS } from "../api/types";
 import { cropFromDzi } from "./crop";
 import { mainFinding, type Rect } from "./overlay";
 import { FINDING_COLORS, STATUS_COLORS } from "./styles";
+import { ModelCaveat } from "../models/ModelCaveat";
 
 export function glomBbox(g: Glomerulus): Rect {
   const b = g.bbox as unknown;
@@ -103,6 +104,7 @@ export function GlomCard({ slideId, g, ordinal, total, mppX, onClose, onPrev, on
         </div>
       </div>
       <ProbabilityBars g={g} />
+      <ModelCaveat model="glom_classifier" />
     </section>
   );
 }
