@@ -1,66 +1,91 @@
-"""Case-level glomerular counts read straight from the latest succeeded analysis of each slide.
+"""The case-level glomerular figures other features use, read from the stored case assessment.
 
-Used by the proteinuria outlook and the research export until the assessment service lands. A finding
-counts as present at probability ≥ ``PRESENT_AT`` (the usual model-card ``t_hi``); indeterminate and
-not-assessable glomeruli never enter a numerator, as DOMAIN.md §2 requires. Slides of one case cannot
-be deduplicated here, so one slide is used: the PAS slide (else any) with the most assessable glomeruli.
+The assessment service (``CaseAssessment``, written by ``on_ai_results`` / ``recompute``) is the one
+place that turns per-glomerulus probabilities into counts, with the model card's thresholds and
+indeterminate handling (DOMAIN.md §2–§3). The proteinuria outlook and the research export read its
+newest row; without one, every figure is missing — they never count glomeruli themselves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import AnalysisJob, Glomerulus, GlomerulusStatus, JobState, Slide, Stain
+from app.assessment import Finding, Scheme
+from app.assessment.service import current
+from app.db.models import AnalysisJob, CaseAssessment, JobState
 
-PRESENT_AT = 0.5
-OXFORD_MIN_N = 8  # DOMAIN.md §3
-CRESCENTS = ("cellular_crescent", "fibrocellular_crescent", "fibrous_crescent")
-FINDINGS = (
-    "global_sclerosis", "segmental_sclerosis", *CRESCENTS, "endocapillary_hypercellularity",
-    "mesangial_hypercellularity", "nodular_sclerosis", "fibrinoid_necrosis",
-)
+FINDINGS: tuple[str, ...] = tuple(f.value for f in Finding)
+OXFORD = ("M", "E", "S", "C")
 
 
 @dataclass
 class GlomerularSummary:
-    slide_id: int
-    job_id: int
-    stain: str
+    """Figures of one stored assessment; None where the assessment could not compute them."""
+
+    assessment_id: int
+    computed_at: datetime
+    rules_version: str
+    stain: str | None
+    job_ids: list[int]
     n_glomeruli: int
     n_assessable: int
     counts: dict[str, int]
-    n_any_crescent: int
-    model_versions: dict[str, str] = field(default_factory=dict)
-
-    def pct(self, n: int) -> float | None:
-        return round(100.0 * n / self.n_assessable, 1) if self.n_assessable else None
-
-    @property
-    def pct_global_sclerosis(self) -> float | None:
-        return self.pct(self.counts["global_sclerosis"])
+    pct_global_sclerosis: float | None
+    pct_crescent: float | None
+    oxford: dict[str, int | None]
+    adequacy: str | None
+    model_versions: list[str] = field(default_factory=list)
 
     @property
-    def pct_crescent(self) -> float | None:
-        return self.pct(self.n_any_crescent)
+    def n_any_crescent(self) -> int | None:
+        if self.pct_crescent is None:
+            return None
+        return round(self.pct_crescent * self.n_assessable / 100)
 
-    def oxford(self) -> dict[str, int | None]:
-        """M, E, S as 0/1, or None below the Oxford minimum of assessable glomeruli."""
-        n = self.n_assessable
-        if n < OXFORD_MIN_N:
-            return {"M": None, "E": None, "S": None}
-        return {
-            "M": int(self.counts["mesangial_hypercellularity"] * 2 > n),
-            "E": int(self.counts["endocapillary_hypercellularity"] >= 1),
-            "S": int(self.counts["segmental_sclerosis"] >= 1),
-        }
+
+def _results(row: CaseAssessment) -> dict[str, dict[str, Any]]:
+    return {str(r.get("scheme")): r for r in row.results or []}
+
+
+def _int_or_none(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def summary_of(row: CaseAssessment) -> GlomerularSummary:
+    res = _results(row)
+    inputs = (res.get(Scheme.adequacy.value) or next(iter(res.values()), {})).get("inputs") or {}
+    gs = (res.get(Scheme.percent_global_sclerosis.value) or {}).get("value")
+    cres = (res.get(Scheme.crescentic_pattern.value) or {}).get("value")
+    ox = (res.get(Scheme.oxford_mestc.value) or {}).get("value")
+    adequacy = (res.get(Scheme.adequacy.value) or {}).get("value")
+    counts = {k: int(v) for k, v in (inputs.get("counts_by_finding") or {}).items()}
+    return GlomerularSummary(
+        assessment_id=row.id, computed_at=row.created_at, rules_version=row.rules_version, stain=row.stain,
+        job_ids=list(row.job_ids or []), n_glomeruli=int(inputs.get("n_glomeruli") or 0),
+        n_assessable=int(inputs.get("n_assessable") or 0), counts=counts,
+        pct_global_sclerosis=float(gs) if isinstance(gs, (int, float)) and not isinstance(gs, bool) else None,
+        pct_crescent=(float(cres["crescent_percent"]) if isinstance(cres, dict)
+                      and isinstance(cres.get("crescent_percent"), (int, float)) else None),
+        oxford={k: _int_or_none(ox.get(k)) if isinstance(ox, dict) else None for k in OXFORD},
+        adequacy=adequacy if isinstance(adequacy, str) else None,
+        model_versions=list(row.model_versions or []),
+    )
+
+
+def case_summary(session: Session, case_id: int) -> GlomerularSummary | None:
+    """The case's current assessment as figures, or None when it has none (no finished analysis yet)."""
+    row = current(session, case_id=case_id)
+    return None if row is None else summary_of(row)
 
 
 def latest_jobs(session: Session, slide_ids: Sequence[int]) -> dict[int, AnalysisJob]:
-    """slide id → its most recent succeeded analysis job."""
+    """slide id → its most recent succeeded analysis job (the research export's per-slide GeoJSON)."""
     if not slide_ids:
         return {}
     jobs = session.execute(
@@ -71,38 +96,3 @@ def latest_jobs(session: Session, slide_ids: Sequence[int]) -> dict[int, Analysi
     for j in jobs:  # ordered oldest → newest, so the last one wins
         out[j.slide_id] = j
     return out
-
-
-def summarise(glomeruli: Sequence[Glomerulus]) -> tuple[int, dict[str, int], int]:
-    """(n assessable, present count per finding, glomeruli with any crescent)."""
-    counts = dict.fromkeys(FINDINGS, 0)
-    n_assessable = any_cres = 0
-    for g in glomeruli:
-        if g.status == GlomerulusStatus.not_assessable:
-            continue
-        n_assessable += 1
-        if g.status == GlomerulusStatus.indeterminate:
-            continue
-        present = {k for k, p in (g.findings or {}).items() if k in counts and p >= PRESENT_AT}
-        for k in present:
-            counts[k] += 1
-        any_cres += bool(present & set(CRESCENTS))
-    return n_assessable, counts, any_cres
-
-
-def case_summary(session: Session, case_id: int) -> GlomerularSummary | None:
-    """The glomerular summary of the case, or None when no slide has a succeeded analysis."""
-    slides = list(session.execute(select(Slide).where(Slide.case_id == case_id)).scalars())
-    jobs = latest_jobs(session, [s.id for s in slides])
-    best: GlomerularSummary | None = None
-    for s in slides:
-        job = jobs.get(s.id)
-        if job is None:
-            continue
-        glom = list(session.execute(select(Glomerulus).where(Glomerulus.job_id == job.id)).scalars())
-        n_ass, counts, any_cres = summarise(glom)
-        cand = GlomerularSummary(s.id, job.id, s.stain, len(glom), n_ass, counts, any_cres, dict(job.model_versions or {}))
-        rank = (cand.stain == Stain.pas, cand.n_assessable)
-        if best is None or rank > (best.stain == Stain.pas, best.n_assessable):
-            best = cand
-    return best

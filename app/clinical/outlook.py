@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.clinical.glomerular import OXFORD_MIN_N, case_summary
+from app.assessment import AssessmentConfig
+from app.clinical.glomerular import case_summary
 from app.clinical.schemas import OutlookInterval, OutlookOut
 from app.clinical.service import baseline_of, scoped_case
 from app.db.models import User
@@ -18,6 +19,8 @@ GENERIC_CAVEAT = (
     "treatment is not taken into account. It does not replace clinical judgement."
 )
 
+OXFORD_MIN_N = AssessmentConfig().mestc_min_n  # the default; institutions may change it
+
 # Why an input can be missing, in words a clinician can act on.
 SOURCES = {
     "age_years": "clinical data: age",
@@ -25,8 +28,9 @@ SOURCES = {
     "egfr": "clinical data: eGFR (needs serum creatinine, age ≥ 18 and sex)",
     "systolic_bp_mmhg": "clinical data: systolic blood pressure",
     "urinary_protein_g_day": "clinical data: urinary protein at biopsy",
-    "pct_global_sclerosis": "glomerular assessment: % global sclerosis (needs a finished analysis)",
-    "pct_crescent": "glomerular assessment: % crescents (needs a finished analysis)",
+    "pct_global_sclerosis": "glomerular assessment: % global sclerosis (needs a finished analysis with enough "
+                            "assessable glomeruli)",
+    "pct_crescent": "glomerular assessment: % crescents (needs a finished analysis covering every crescent type)",
     "oxford_m": f"glomerular assessment: Oxford M (needs ≥ {OXFORD_MIN_N} assessable glomeruli)",
     "oxford_e": f"glomerular assessment: Oxford E (needs ≥ {OXFORD_MIN_N} assessable glomeruli)",
     "oxford_s": f"glomerular assessment: Oxford S (needs ≥ {OXFORD_MIN_N} assessable glomeruli)",
@@ -38,23 +42,28 @@ class ModelUnavailableError(DomainError):
     code = "model_unavailable"
 
 
+def _pct(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
 def case_inputs(session: Session, case_id: int) -> tuple[dict[str, float | None], dict[str, Any]]:
     """The model's named inputs for a case (None when unknown) and where the glomerular ones came from."""
     rec = baseline_of(session, case_id)
     summ = case_summary(session, case_id)
-    ox = summ.oxford() if summ else {"M": None, "E": None, "S": None}
+    ox = summ.oxford if summ else {"M": None, "E": None, "S": None}
     values: dict[str, float | None] = {
         "age_years": rec.age_years if rec else None,
         "female": (1.0 if rec.sex == "female" else 0.0) if rec and rec.sex else None,
         "egfr": rec.egfr if rec else None,
         "systolic_bp_mmhg": rec.systolic_bp_mmhg if rec else None,
         "urinary_protein_g_day": rec.urinary_protein if rec else None,
-        "pct_global_sclerosis": summ.pct_global_sclerosis if summ else None,
-        "pct_crescent": summ.pct_crescent if summ else None,
+        "pct_global_sclerosis": _pct(summ.pct_global_sclerosis) if summ else None,
+        "pct_crescent": _pct(summ.pct_crescent) if summ else None,
         "oxford_m": ox["M"], "oxford_e": ox["E"], "oxford_s": ox["S"],
     }
     source: dict[str, Any] = {"glomerular": None if summ is None else {
-        "slide_id": summ.slide_id, "analysis_job_id": summ.job_id, "stain": summ.stain,
+        "assessment_id": summ.assessment_id, "computed_at": summ.computed_at.isoformat(),
+        "rules_version": summ.rules_version, "analysis_job_ids": summ.job_ids, "stain": summ.stain,
         "n_glomeruli": summ.n_glomeruli, "n_assessable": summ.n_assessable}}
     if rec is not None and rec.urinary_protein_unit:
         source["urinary_protein_unit"] = rec.urinary_protein_unit

@@ -20,14 +20,25 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
-from app.clinical.glomerular import FINDINGS, PRESENT_AT, latest_jobs, summarise
+from app.clinical.glomerular import FINDINGS, latest_jobs, summary_of
 from app.config import get_settings
 from app.db.base import utcnow
-from app.db.models import Case, ClinicalFollowup, ClinicalRecord, Glomerulus, Institution, Role, Slide, Stain, User
+from app.db.models import (
+    AnalysisJob,
+    Case,
+    CaseAssessment,
+    ClinicalFollowup,
+    ClinicalRecord,
+    Glomerulus,
+    Institution,
+    Role,
+    Slide,
+    User,
+)
 from app.errors import BadRequest, Forbidden, NotFound
 from app.research.geojson import feature_collection
 
@@ -49,8 +60,22 @@ SLIDE_COLUMNS = [
 ASSESSMENT_COLUMNS = [
     "research_case_id", "research_slide_id", "stain", "n_glomeruli", "n_assessable",
     *[f"n_{f}" for f in FINDINGS], "n_any_crescent", "pct_global_sclerosis", "pct_crescent",
-    "oxford_m", "oxford_e", "oxford_s", "model_versions",
+    "oxford_m", "oxford_e", "oxford_s", "model_versions", "oxford_c", "adequacy", "rules_version",
 ]
+
+
+def _round1(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
+def current_assessments(session: Session, case_ids: Sequence[int]) -> dict[int, CaseAssessment]:
+    """case id → its newest stored assessment, in one query."""
+    if not case_ids:
+        return {}
+    newest = (select(CaseAssessment.case_id, func.max(CaseAssessment.id).label("id"))
+              .where(CaseAssessment.case_id.in_(case_ids)).group_by(CaseAssessment.case_id).subquery())
+    rows = session.execute(select(CaseAssessment).join(newest, newest.c.id == CaseAssessment.id)).scalars()
+    return {r.case_id: r for r in rows}
 
 
 def research_id(prefix: str, kind: str, pk: int) -> str:
@@ -129,7 +154,6 @@ def export(session: Session, *, user: User, date_from: date | None, date_to: dat
 
     files: dict[str, bytes] = {}
     case_rows, slide_rows, assess_rows = [], [], []
-    per_case_best: dict[int, dict[str, Any]] = {}
     n_glom_total = 0
     for s in slides:
         job = jobs.get(s.id)
@@ -139,33 +163,36 @@ def export(session: Session, *, user: User, date_from: date | None, date_to: dat
         geo_name = f"geojson/{sid[s.id]}.geojson" if job else ""
         if job:
             files[geo_name] = json.dumps(feature_collection(sid[s.id], glom), separators=(",", ":")).encode()
-            n_ass, counts, any_cres = summarise(glom)
-            row: dict[str, Any] = {
-                "research_case_id": rid[s.case_id], "research_slide_id": sid[s.id], "stain": s.stain,
-                "n_glomeruli": len(glom), "n_assessable": n_ass, **{f"n_{k}": v for k, v in counts.items()},
-                "n_any_crescent": any_cres,
-                "pct_global_sclerosis": round(100 * counts["global_sclerosis"] / n_ass, 1) if n_ass else None,
-                "pct_crescent": round(100 * any_cres / n_ass, 1) if n_ass else None,
-                "oxford_m": int(counts["mesangial_hypercellularity"] * 2 > n_ass) if n_ass >= 8 else None,
-                "oxford_e": int(counts["endocapillary_hypercellularity"] >= 1) if n_ass >= 8 else None,
-                "oxford_s": int(counts["segmental_sclerosis"] >= 1) if n_ass >= 8 else None,
-                "model_versions": json.dumps(job.model_versions or {}, sort_keys=True),
-            }
-            # One row per case: the PAS slide (else any) with the most assessable glomeruli, as the outlook uses.
-            rank = (s.stain == Stain.pas, n_ass)
-            best = per_case_best.get(s.case_id)
-            if best is None or rank > best["_rank"]:
-                per_case_best[s.case_id] = {**row, "_rank": rank}
         slide_rows.append({
             "research_slide_id": sid[s.id], "research_case_id": rid[s.case_id], "stain": s.stain,
             "format": s.format, "width_px": s.width, "height_px": s.height, "mpp_x": s.mpp_x, "mpp_y": s.mpp_y,
             "analysed": int(job is not None), "n_glomeruli": len(glom) if job else None, "geojson": geo_name,
         })
+    # One row per case from its current stored assessment (the same numbers the AI tab and the
+    # comparison use); a case without one has no row.
+    assessments = current_assessments(session, case_ids)
+    slide_of_job: dict[int, int] = {}
+    if assessments:
+        for job_id, slide_id in session.execute(
+            select(AnalysisJob.id, AnalysisJob.slide_id)
+            .where(AnalysisJob.id.in_([j for a in assessments.values() for j in a.job_ids or []]))
+        ):
+            slide_of_job[job_id] = slide_id
     for cid in case_ids:
-        if cid in per_case_best:
-            row = dict(per_case_best[cid])
-            row.pop("_rank")
-            assess_rows.append(row)
+        row = assessments.get(cid)
+        if row is None:
+            continue
+        summ = summary_of(row)
+        slide_ids = sorted({slide_of_job[j] for j in summ.job_ids if j in slide_of_job and slide_of_job[j] in sid})
+        assess_rows.append({
+            "research_case_id": rid[cid], "research_slide_id": ";".join(sid[i] for i in slide_ids),
+            "stain": summ.stain, "n_glomeruli": summ.n_glomeruli, "n_assessable": summ.n_assessable,
+            **{f"n_{k}": summ.counts.get(k) for k in FINDINGS}, "n_any_crescent": summ.n_any_crescent,
+            "pct_global_sclerosis": _round1(summ.pct_global_sclerosis), "pct_crescent": _round1(summ.pct_crescent),
+            "oxford_m": summ.oxford["M"], "oxford_e": summ.oxford["E"], "oxford_s": summ.oxford["S"],
+            "oxford_c": summ.oxford["C"], "model_versions": json.dumps(summ.model_versions),
+            "adequacy": summ.adequacy, "rules_version": summ.rules_version,
+        })
 
     n_slides = {cid: 0 for cid in case_ids}
     for s in slides:
@@ -204,8 +231,10 @@ def export(session: Session, *, user: User, date_from: date | None, date_to: dat
         "filters": {"from": flt.date_from, "to": flt.date_to, "institutions": list(flt.institution_codes)},
         "counts": counts,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
-        "assessment_rule": f"finding present at probability ≥ {PRESENT_AT}; indeterminate and not-assessable "
-                           "glomeruli excluded from numerators; Oxford M/E/S need ≥ 8 assessable glomeruli",
+        "assessment_rule": "assessments.csv is each case's current stored assessment (rules_version column): "
+                           "findings called with the model card's thresholds, indeterminate and not-assessable "
+                           "glomeruli excluded from numerators, each score only above its minimum of assessable "
+                           "glomeruli (empty otherwise)",
         "deidentification": __doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else "",
         "geojson": "QuPath GeoJSON, level-0 pixel coordinates of the de-identified slide",
     }

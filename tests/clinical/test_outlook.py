@@ -25,12 +25,44 @@ def test_cannot_predict_lists_missing_inputs(app_client: TestClient, users: dict
 
 def test_too_few_glomeruli_for_oxford_cannot_predict(app_client: TestClient, users: dict[str, Person]) -> None:
     cid = make_case("H1", "H1-0002")
-    add_analysis(make_slide(cid), standard_glomeruli(6, gs=1))
+    add_analysis(make_slide(cid), standard_glomeruli(7, gs=1))  # %GS needs 7 assessable, Oxford 8
     login(app_client, users["path1"])
     app_client.put(f"/api/cases/{cid}/clinical", json=BASELINE)
     body = app_client.get(f"/api/cases/{cid}/proteinuria-outlook").json()
     assert body["computable"] is False and body["missing"] == ["oxford_m", "oxford_e", "oxford_s"]
-    assert body["inputs"]["pct_global_sclerosis"] == round(100 / 6, 1)
+    assert body["inputs"]["pct_global_sclerosis"] == round(100 / 7, 1)
+
+
+def test_below_every_minimum_nothing_glomerular_is_guessed(app_client: TestClient, users: dict[str, Person]) -> None:
+    cid = make_case("H1", "H1-0004")
+    add_analysis(make_slide(cid), standard_glomeruli(6, gs=1))
+    login(app_client, users["path1"])
+    app_client.put(f"/api/cases/{cid}/clinical", json=BASELINE)
+    body = app_client.get(f"/api/cases/{cid}/proteinuria-outlook").json()
+    assert body["missing"] == ["pct_global_sclerosis", "oxford_m", "oxford_e", "oxford_s"]
+    assert body["inputs"]["pct_crescent"] == round(100 / 6, 1)  # the crescent % is always reported
+
+
+def test_inputs_come_from_the_stored_assessment_not_from_raw_glomeruli(app_client: TestClient,
+                                                                        users: dict[str, Person]) -> None:
+    from app.db.models import CaseAssessment
+    from app.db.session import session_scope
+
+    cid = make_case("H1", "H1-0005")
+    slide = make_slide(cid)
+    add_analysis(slide, standard_glomeruli(12, gs=3), assess=False)
+    login(app_client, users["path1"])
+    app_client.put(f"/api/cases/{cid}/clinical", json=BASELINE)
+    body = app_client.get(f"/api/cases/{cid}/proteinuria-outlook").json()
+    assert body["inputs"]["glomerular"] is None and "pct_global_sclerosis" in body["missing"]
+    add_analysis(slide, standard_glomeruli(12, gs=6))  # a newer analysis, this time assessed
+    body = app_client.get(f"/api/cases/{cid}/proteinuria-outlook").json()
+    with session_scope() as s:
+        newest = s.query(CaseAssessment).filter(CaseAssessment.case_id == cid).order_by(CaseAssessment.id.desc()).first()
+        assert newest is not None
+        assert body["inputs"]["glomerular"]["assessment_id"] == newest.id
+    assert body["computable"] is True and body["inputs"]["glomerular"]["rules_version"]
+    assert body["inputs"]["pct_global_sclerosis"] == 50.0
 
 
 def test_prediction_uses_latest_succeeded_analysis(app_client: TestClient, users: dict[str, Person]) -> None:

@@ -57,6 +57,10 @@ def test_site_admin_exports_own_institution_deidentified(app_client: TestClient,
     assert fups[0]["days_after_biopsy"] == str((184))
     assess = _rows(zf, "assessments.csv")
     assert assess[0]["n_assessable"] == "10" and assess[0]["pct_global_sclerosis"] == "20.0"
+    # From the stored case assessment: its rules version, Oxford with C, the slide behind it.
+    assert assess[0]["rules_version"] and assess[0]["oxford_s"] == "1" and assess[0]["oxford_c"] == "1"
+    assert assess[0]["n_global_sclerosis"] == "2" and assess[0]["adequacy"] == "adequate"
+    assert assess[0]["research_slide_id"] == _rows(zf, "slides.csv")[0]["research_slide_id"]
     slides = _rows(zf, "slides.csv")
     geo = json.loads(zf.read(slides[0]["geojson"]))
     assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 10
