@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.db.models import Alert, Role, User
 
 UNRESOLVED = ("open", "acknowledged")
+# pg_advisory_xact_lock(class, institution id): the two-int key space never meets the audit log's
+# single bigint key.
+ASSIGNMENT_LOCK_CLASS = 7310
+
+
+def lock_assignment(session: Session, *, institution_id: int) -> None:
+    """Serialise choosing a second reader within one institution until the transaction ends, so two
+    alerts opened at once see each other's assignment (least-loaded reader, DOMAIN.md §5).
+
+    PostgreSQL: a transaction-scoped advisory lock (case numbering, which locks the institution row,
+    is not held up). SQLite: take the database write lock now (a no-op write), so the reads that
+    follow are not of a snapshot another writer is about to change.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:cls, :inst)"),
+                        {"cls": ASSIGNMENT_LOCK_CLASS, "inst": institution_id})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE alerts SET id = id WHERE 1 = 0"))
 
 
 def unresolved_for_case(session: Session, *, case_id: int) -> list[Alert]:

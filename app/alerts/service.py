@@ -23,6 +23,8 @@ def open_for_comparison(
     actor_id: int | None,
 ) -> Alert | None:
     """Open a second-read alert for major discrepancies unless one is already in progress for the case."""
+    # Before reading open alerts: the check and the least-loaded choice must see concurrent openings.
+    repo.lock_assignment(session, institution_id=case.institution_id)
     if repo.unresolved_for_case(session, case_id=case.id):
         return None
     pool = repo.candidates(session, institution_id=case.institution_id, exclude_user_id=report.author_id)
