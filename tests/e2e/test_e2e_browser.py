@@ -413,6 +413,37 @@ def test_1_pathologist_uploads_analyses_and_signs(served: tuple[str, Path], brow
     expect(page.get_by_test_id("report-form")).to_contain_text("Signed (version 2)")
     expect(page.get_by_test_id("report-versions")).to_contain_text("Recount on review")
 
+    # Clinical data: the form follows the server's field catalogue; eGFR is computed as one types; the outlook
+    # comes with its interval and the synthetic-cohort caveat.
+    page.get_by_role("tab", name="Clinical").click()
+    page.get_by_test_id("clinical-edit").click()
+    cf = page.get_by_test_id("clinical-form")
+    cf.get_by_label("Age").fill("45")
+    cf.get_by_label("Sex").select_option("female")
+    cf.get_by_label("Serum creatinine").fill("1.2")
+    egfr = round(194 * 1.2 ** -1.094 * 45 ** -0.287 * 0.739, 1)
+    expect(cf.get_by_test_id("egfr-preview")).to_have_text(f"{egfr:.1f}")
+    cf.get_by_label("Systolic BP").fill("128")
+    cf.get_by_label("Diastolic BP").fill("78")
+    cf.get_by_label("Urinary protein", exact=True).fill("1.1")
+    cf.get_by_label("Unit of urinary protein").select_option("g/day")
+    cf.get_by_label("Haematuria").select_option("1+")
+    shots(page, "13-clinical-form")
+    cf.get_by_test_id("clinical-save").click()
+    expect(page.get_by_test_id("clinical")).to_contain_text(f"{egfr:.1f}")
+    outlook = page.get_by_test_id("outlook")
+    expect(outlook.get_by_test_id("outlook-caveat")).to_contain_text("synthetic", ignore_case=True)
+    page.wait_for_timeout(300)
+    shots(page, "13b-clinical-outlook")
+
+    # History: the case's audit trail, newest first.
+    page.get_by_role("tab", name="History").click()
+    history = page.get_by_test_id("history")
+    expect(history).to_contain_text("Report signed")
+    expect(history).to_contain_text("Amendment started")
+    expect(history).to_contain_text("Clinical data updated")
+    shots(page, "14-history")
+
     FLOW["errors_1"] = errors
     ctx.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
@@ -435,7 +466,7 @@ def test_2_second_reader_resolves_the_alert(served: tuple[str, Path], browser) -
     expect(bell.locator(".bell-count")).to_have_text(re.compile(r"[1-9]"), timeout=15_000)
     bell.click()
     expect(page.locator(".bell-menu")).to_contain_text(case_number)
-    shots(page, "13-notifications")
+    shots(page, "15-notifications")
     page.keyboard.press("Escape")
     bell.click()
 
@@ -445,7 +476,7 @@ def test_2_second_reader_resolves_the_alert(served: tuple[str, Path], browser) -
     alert_row = page.get_by_test_id("alert-row").filter(has_text=case_number)
     expect(alert_row).to_contain_text("Major")
     expect(alert_row).to_contain_text("Open")
-    shots(page, "14-second-read-queue")
+    shots(page, "16-second-read-queue")
     alert_row.get_by_role("link", name="Open").click()
 
     # The case page opens on the comparison with the alert's actions.
@@ -462,20 +493,20 @@ def test_2_second_reader_resolves_the_alert(served: tuple[str, Path], browser) -
     own.get_by_label("Comment").fill("Second read: agree with the amended count")
     own.get_by_test_id("record-second-read").click()
     expect(own).to_contain_text("Your assessment recorded")
-    shots(page, "15-alert-own-assessment")
+    shots(page, "17-alert-own-assessment")
     resolve = panel.get_by_test_id("resolve-form")
     resolve.get_by_label("Reason").select_option("report_amended")
     resolve.get_by_label("Note (optional)").fill("Amended report confirmed on second read")
     resolve.get_by_role("button", name="Resolve").click()
     expect(panel).to_have_attribute("data-state", "resolved")
     expect(panel).to_contain_text("Resolved: Report amended")
-    shots(page, "16-alert-resolved")
+    shots(page, "18-alert-resolved")
 
     # The worklist: the case with its AI state and discrepancy badge; the queue is empty again.
     page.get_by_role("link", name="Worklist").click()
     wl_row = page.get_by_test_id("worklist").locator("tr", has_text=case_number)
     expect(wl_row).to_contain_text("PAS")
-    shots(page, "17-worklist")
+    shots(page, "19-worklist")
     ctx.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
 

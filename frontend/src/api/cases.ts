@@ -4,6 +4,7 @@ import type { components } from "./schema.gen";
 export type CaseOut = components["schemas"]["CaseOut"];
 export type CaseDetail = components["schemas"]["CaseDetail"];
 export type CaseList = components["schemas"]["CaseList"];
+type AiStateParam = import("./schema.gen").components["schemas"]["AiStateName"];
 type CaseStateParam = NonNullable<NonNullable<import("./schema.gen").operations["listCases"]["parameters"]["query"]>["state"]>;
 
 export interface CaseQuery {
@@ -11,6 +12,8 @@ export interface CaseQuery {
   state?: string;
   from?: string;
   to?: string;
+  ai?: string;
+  major?: string;
 }
 
 export const casesApi = {
@@ -24,6 +27,8 @@ export const casesApi = {
             created_from: query.from ? `${query.from}T00:00:00` : undefined,
             // "to" is inclusive in the UI; the API's bound is "created before".
             created_to: query.to ? `${query.to}T23:59:59` : undefined,
+            ai_state: (query.ai || undefined) as AiStateParam | undefined,
+            has_major: query.major === "1" ? true : undefined,
             limit: 200,
           },
         },

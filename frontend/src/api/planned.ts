@@ -96,8 +96,14 @@ export type AuditPage = S["AuditPage"];
 export type AdminUserOut = S["AdminUserOut"];
 export type ClinicalOut = S["ClinicalOut"];
 
+export type ClinicalIn = S["ClinicalIn"];
+export type OutlookOut = S["OutlookOut"];
+
 export const clinicalApi = {
   get: (caseId: number) => orNull(unwrap<ClinicalOut>(api.GET("/api/cases/{case_id}/clinical", path(caseId)))),
+  fields: () => unwrap<import("../clinical/clinical").FieldInfo[]>(api.GET("/api/clinical/fields") as Promise<{ data?: import("../clinical/clinical").FieldInfo[]; error?: unknown; response: Response }>),
+  put: (caseId: number, body: ClinicalIn) => unwrap<ClinicalOut>(api.PUT("/api/cases/{case_id}/clinical", { ...path(caseId), body })),
+  outlook: (caseId: number) => unwrap<OutlookOut>(api.GET("/api/cases/{case_id}/proteinuria-outlook", path(caseId))),
 };
 
 export const adminApi = {

@@ -217,7 +217,8 @@ export interface paths {
         };
         /**
          * List Cases
-         * @description The caller's institution's cases, newest first, each with its slide count and stains.
+         * @description The caller's institution's worklist, newest first: slide count and stains, AI state, current major
+         *     discrepancies and the open second-read alert of each case.
          */
         get: operations["listCases"];
         put?: never;
@@ -244,6 +245,29 @@ export interface paths {
          * @description One case with its slides; audited as a view.
          */
         get: operations["getCase"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cases/{case_id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Case History
+         * @description Audit trail of the case and its slides, jobs, reports, comparisons and alerts, newest first.
+         *
+         *     While the blinded first read hides the AI, analysis results (glomerulus counts, model output) are
+         *     left out of the events' details.
+         */
+        get: operations["getCaseHistory"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1036,6 +1060,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Models
+         * @description Every model card present in this installation: task, data, licence, metrics and thresholds per class,
+         *     synthetic-only findings, and whether the model file on disk matches the card's SHA-256.
+         */
+        get: operations["listModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Model
+         * @description One model card (by folder or card name) with the full card.json and the CARD.md text.
+         */
+        get: operations["getModel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1106,6 +1171,22 @@ export interface components {
             /** Monthly */
             monthly: components["schemas"]["MonthTrend"][];
         };
+        /** AiState */
+        AiState: {
+            /** @default none */
+            state: components["schemas"]["AiStateName"];
+            /**
+             * Progress
+             * @description 0–1 of the latest job; null when there is none
+             */
+            progress?: number | null;
+        };
+        /**
+         * AiStateName
+         * @description The worklist's AI column: the latest analysis job over the case's slides, or none.
+         * @enum {string}
+         */
+        AiStateName: "none" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
         /** AlertDetail */
         AlertDetail: {
             /** Id */
@@ -1309,6 +1390,8 @@ export interface components {
             state: string;
             /** Institution Id */
             institution_id: number;
+            /** Institution Name */
+            institution_name?: string | null;
             /** Created By Id */
             created_by_id: number | null;
             /**
@@ -1331,11 +1414,24 @@ export interface components {
              * @default []
              */
             stains: string[];
+            ai_state?: components["schemas"]["AiState"];
+            /**
+             * Major Discrepancies
+             * @description current major discrepancies; 0 before comparison
+             * @default 0
+             */
+            major_discrepancies: number;
+            open_alert?: components["schemas"]["OpenAlert"] | null;
             /**
              * Slides
              * @default []
              */
             slides: components["schemas"]["SlideSummary"][];
+        };
+        /** CaseHistory */
+        CaseHistory: {
+            /** Items */
+            items: components["schemas"]["HistoryEvent"][];
         };
         /** CaseList */
         CaseList: {
@@ -1358,6 +1454,8 @@ export interface components {
             state: string;
             /** Institution Id */
             institution_id: number;
+            /** Institution Name */
+            institution_name?: string | null;
             /** Created By Id */
             created_by_id: number | null;
             /**
@@ -1380,6 +1478,14 @@ export interface components {
              * @default []
              */
             stains: string[];
+            ai_state?: components["schemas"]["AiState"];
+            /**
+             * Major Discrepancies
+             * @description current major discrepancies; 0 before comparison
+             * @default 0
+             */
+            major_discrepancies: number;
+            open_alert?: components["schemas"]["OpenAlert"] | null;
         };
         /**
          * CaseState
@@ -1676,6 +1782,33 @@ export interface components {
          * @enum {string}
          */
         Haematuria: "-" | "±" | "1+" | "2+" | "3+";
+        /**
+         * HistoryEvent
+         * @description One audit event in a case's History tab.
+         */
+        HistoryEvent: {
+            /** Id */
+            id: number;
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
+            /** Action */
+            action: string;
+            /** Actor User Id */
+            actor_user_id: number | null;
+            /** Actor Name */
+            actor_name: string | null;
+            /** Object Type */
+            object_type: string | null;
+            /** Object Id */
+            object_id: string | null;
+            /** Details */
+            details: {
+                [key: string]: unknown;
+            };
+        };
         /** ImportOut */
         ImportOut: {
             /** N Rows */
@@ -1766,6 +1899,166 @@ export interface components {
             /** Marked */
             marked: number;
         };
+        /** ModelCardDetail */
+        ModelCardDetail: {
+            /**
+             * Key
+             * @description folder under models/; also accepted by GET /api/models/{name}
+             */
+            key: string;
+            /** Name */
+            name: string;
+            /** Version */
+            version: string | null;
+            /** Task */
+            task: string | null;
+            /** Input Mpp */
+            input_mpp: number | null;
+            /** Stains */
+            stains?: string[];
+            /** Classes */
+            classes?: components["schemas"]["ModelClass"][];
+            /**
+             * Synthetic Only
+             * @description findings learnt from synthetic data only
+             */
+            synthetic_only?: string[];
+            /**
+             * Synthetic Cohort
+             * @default false
+             */
+            synthetic_cohort: boolean;
+            /** Caveat */
+            caveat?: string | null;
+            /** Training Data */
+            training_data?: {
+                [key: string]: unknown;
+            }[];
+            /** Licence */
+            licence?: string | null;
+            /**
+             * Metrics
+             * @description model-level metrics (not per class)
+             */
+            metrics?: {
+                [key: string]: unknown;
+            };
+            file: components["schemas"]["ModelFile"];
+            /** Created */
+            created?: string | null;
+            /**
+             * Card
+             * @description card.json as shipped
+             */
+            card: {
+                [key: string]: unknown;
+            };
+            /**
+             * Card Md
+             * @description CARD.md text, if shipped
+             */
+            card_md: string | null;
+        };
+        /** ModelCardList */
+        ModelCardList: {
+            /** Items */
+            items: components["schemas"]["ModelCardOut"][];
+        };
+        /** ModelCardOut */
+        ModelCardOut: {
+            /**
+             * Key
+             * @description folder under models/; also accepted by GET /api/models/{name}
+             */
+            key: string;
+            /** Name */
+            name: string;
+            /** Version */
+            version: string | null;
+            /** Task */
+            task: string | null;
+            /** Input Mpp */
+            input_mpp: number | null;
+            /** Stains */
+            stains?: string[];
+            /** Classes */
+            classes?: components["schemas"]["ModelClass"][];
+            /**
+             * Synthetic Only
+             * @description findings learnt from synthetic data only
+             */
+            synthetic_only?: string[];
+            /**
+             * Synthetic Cohort
+             * @default false
+             */
+            synthetic_cohort: boolean;
+            /** Caveat */
+            caveat?: string | null;
+            /** Training Data */
+            training_data?: {
+                [key: string]: unknown;
+            }[];
+            /** Licence */
+            licence?: string | null;
+            /**
+             * Metrics
+             * @description model-level metrics (not per class)
+             */
+            metrics?: {
+                [key: string]: unknown;
+            };
+            file: components["schemas"]["ModelFile"];
+            /** Created */
+            created?: string | null;
+        };
+        /**
+         * ModelClass
+         * @description One output class (a finding for the classifier) with its thresholds and validation metrics.
+         */
+        ModelClass: {
+            /** Key */
+            key: string;
+            /** Label En */
+            label_en?: string | null;
+            /** Label Ja */
+            label_ja?: string | null;
+            /** T Lo */
+            t_lo?: number | null;
+            /** T Hi */
+            t_hi?: number | null;
+            /**
+             * Synthetic Only
+             * @default false
+             */
+            synthetic_only: boolean;
+            /**
+             * Metrics
+             * @description scalar metrics: auc, kappa, n, n_pos, …
+             */
+            metrics?: {
+                [key: string]: unknown;
+            };
+        };
+        /** ModelFile */
+        ModelFile: {
+            /** Name */
+            name: string | null;
+            /**
+             * Sha256
+             * @description what the card says
+             */
+            sha256: string | null;
+            /** Size Bytes */
+            size_bytes: number | null;
+            /** Present */
+            present: boolean;
+            /**
+             * Sha256 Matches
+             * @description file on disk hashes to the card's sha256; null if unknown
+             */
+            sha256_matches: boolean | null;
+        };
         /** MonthTrend */
         MonthTrend: {
             /** Month */
@@ -1813,6 +2106,20 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+        };
+        /**
+         * OpenAlert
+         * @description The case's unresolved second-read alert (open or acknowledged).
+         */
+        OpenAlert: {
+            /** Id */
+            id: number;
+            /** State */
+            state: string;
+            /** Assignee Id */
+            assignee_id: number | null;
+            /** Assignee Name */
+            assignee_name: string | null;
         };
         /** OutlookInterval */
         OutlookInterval: {
@@ -2615,6 +2922,10 @@ export interface operations {
                 created_from?: string | null;
                 /** @description Created before (ISO 8601) */
                 created_to?: string | null;
+                /** @description State of the latest analysis job; none = never analysed */
+                ai_state?: components["schemas"]["AiStateName"] | null;
+                /** @description Only cases with (true) / without (false) current major discrepancies */
+                has_major?: boolean | null;
                 limit?: number;
                 offset?: number;
             };
@@ -2682,6 +2993,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CaseDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    getCaseHistory: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                case_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaseHistory"];
                 };
             };
             /** @description Validation Error */
@@ -4277,6 +4621,57 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SettingsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    listModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelCardList"];
+                };
+            };
+        };
+    };
+    getModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelCardDetail"];
                 };
             };
             /** @description Validation Error */

@@ -5,13 +5,12 @@ import { useLocation } from "react-router";
 import { useFeature } from "../api/features";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { Loading, NotAvailable } from "../components/NotAvailable";
-import { kappaOf, modelsApi, type ModelCard } from "./api";
+import { classMetrics, isReliable, modelsApi, type ModelCard, type ModelClass } from "./api";
 
 const num = (x: number | null | undefined, digits = 3) => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(digits).replace(/0+$/, "").replace(/\.$/, "") : "—");
 
-function FindingLabel({ f }: { f: string }) {
-  const { t } = useTranslation();
-  return <>{t(`finding.${f}`, { defaultValue: f })}</>;
+function classLabel(c: ModelClass, lang: string, t: (k: string, o?: Record<string, unknown>) => string): string {
+  return t(`finding.${c.key}`, { defaultValue: (lang === "ja" ? c.label_ja : c.label_en) ?? c.key });
 }
 
 /** Which findings rest on synthetic data only: the first thing a reader of the card must see. */
@@ -25,7 +24,7 @@ function SyntheticWarning({ card }: { card: ModelCard }) {
       {syn.length ? (
         <>
           <p>{t("models.syntheticOnlyBody")}</p>
-          <ul className="syn-list">{syn.map((f) => <li key={f}><FindingLabel f={f} /></li>)}</ul>
+          <ul className="syn-list">{syn.map((f) => <li key={f}>{t(`finding.${f}`, { defaultValue: f })}</li>)}</ul>
         </>
       ) : null}
       {card.caveat ? <p>{card.caveat}</p> : null}
@@ -33,38 +32,37 @@ function SyntheticWarning({ card }: { card: ModelCard }) {
   );
 }
 
-function MetricsTable({ card }: { card: ModelCard }) {
-  const { t } = useTranslation();
-  const syn = new Set(card.synthetic_only ?? []);
-  const findings = [...new Set([...Object.keys(card.thresholds ?? {}), ...Object.keys(card.metrics ?? {})])];
-  if (!findings.length) return <p className="muted small">{t("models.noMetrics")}</p>;
+function MetricsTable({ card, minKappa, minAuc }: { card: ModelCard; minKappa: number; minAuc: number }) {
+  const { t, i18n } = useTranslation();
+  const classes = card.classes ?? [];
+  if (!classes.length) return <p className="muted small">{t("models.noMetrics")}</p>;
   return (
     <table className="grid model-metrics">
       <thead>
         <tr>
-          <th>{t("admin.finding")}</th><th>{t("models.validation")}</th><th>n (+)</th><th>AUC</th><th>κ</th>
-          <th title={t("models.tLoHint")}>t_lo</th><th title={t("models.tHiHint")}>t_hi</th><th>{t("models.indeterminate")}</th><th>{t("models.balAcc")}</th>
+          <th>{t("admin.finding")}</th><th>{t("models.validation")}</th><th className="nocase">n (+)</th><th>AUC</th><th className="nocase">κ</th>
+          <th className="nocase" title={t("models.tLoHint")}>t_lo</th><th className="nocase" title={t("models.tHiHint")}>t_hi</th><th>{t("models.indeterminate")}</th><th>{t("models.balAcc")}</th><th>{t("models.alerts")}</th>
         </tr>
       </thead>
       <tbody>
-        {findings.map((f) => {
-          const m = card.metrics?.[f];
-          const th = card.thresholds?.[f];
-          const k = kappaOf(m);
+        {classes.map((c) => {
+          const m = classMetrics(c);
+          const reliable = isReliable(c, minKappa, minAuc);
           return (
-            <tr key={f} className={syn.has(f) ? "synthetic-row" : undefined} data-finding={f}>
+            <tr key={c.key} className={c.synthetic_only ? "synthetic-row" : undefined} data-finding={c.key}>
               <td>
-                <FindingLabel f={f} />
-                {syn.has(f) ? <span className="chip tone-bad syn-chip">{t("models.syntheticOnly")}</span> : null}
+                {classLabel(c, i18n.language, t)}
+                {c.synthetic_only ? <span className="chip tone-bad syn-chip">{t("models.syntheticOnly")}</span> : null}
               </td>
-              <td className="small wrap">{m?.validation ?? "—"}</td>
-              <td className="mono">{m?.n !== undefined ? `${m.n} (${m.n_pos ?? "?"})` : "—"}</td>
-              <td className="mono">{num(m?.auc)}</td>
-              <td className="mono" title={m?.kappa_literature?.source ?? ""}>{num(k, 2)}{m?.kappa_literature && m.kappa_literature.verified === false ? "*" : ""}</td>
-              <td className="mono">{num(th?.t_lo, 4)}</td>
-              <td className="mono">{num(th?.t_hi, 4)}</td>
-              <td className="mono">{num(m?.indeterminate_fraction)}</td>
-              <td className="mono">{num(m?.balanced_accuracy_decided)}</td>
+              <td className="small wrap">{m.validation ?? "—"}</td>
+              <td className="mono">{m.n !== null ? `${m.n} (${m.nPos ?? "?"})` : "—"}</td>
+              <td className="mono">{num(m.auc)}</td>
+              <td className="mono" title={m.kappaSource ?? ""}>{num(m.kappa, 2)}</td>
+              <td className="mono">{num(c.t_lo, 4)}</td>
+              <td className="mono">{num(c.t_hi, 4)}</td>
+              <td className="mono">{num(m.indeterminate)}</td>
+              <td className="mono">{num(m.balancedAccuracy)}</td>
+              <td>{c.synthetic_only || !reliable ? <span className="muted small">{t("models.noAlerts")}</span> : <span className="small">{t("models.mayAlert")}</span>}</td>
             </tr>
           );
         })}
@@ -73,21 +71,28 @@ function MetricsTable({ card }: { card: ModelCard }) {
   );
 }
 
-function Card({ card }: { card: ModelCard }) {
+function Card({ card, minKappa, minAuc }: { card: ModelCard; minKappa: number; minAuc: number }) {
   const { t } = useTranslation();
+  const file = card.file;
   return (
-    <section className="model-card" id={card.name} data-testid="model-card" data-model={card.name}>
+    <section className="model-card" id={card.key} data-testid="model-card" data-model={card.key}>
       <header>
         <h2 className="mono">{card.name}</h2>
         {card.version ? <span className="chip">v{card.version}</span> : null}
         <span className="chip tone-warn">{t("models.researchOnly")}</span>
+        <span className="spacer" />
+        {file ? (
+          <span className={`chip ${file.present && file.sha256_matches !== false ? "tone-ok" : "tone-bad"}`} title={file.sha256 ?? ""}>
+            {!file.present ? t("models.fileMissing") : file.sha256_matches === false ? t("models.fileMismatch") : t("models.fileOk")}
+          </span>
+        ) : null}
       </header>
       <SyntheticWarning card={card} />
       <table className="kv model-facts">
         <tbody>
           <tr><th>{t("models.task")}</th><td>{card.task ?? "—"}</td></tr>
-          {card.architecture ? <tr><th>{t("models.architecture")}</th><td>{card.architecture}</td></tr> : null}
           {card.stains?.length ? <tr><th>{t("models.stains")}</th><td>{card.stains.map((s) => t(`stain.${s}`, { defaultValue: s })).join(", ")}</td></tr> : null}
+          {card.input_mpp ? <tr><th>{t("models.input")}</th><td className="mono">{card.input_mpp} µm/px</td></tr> : null}
           <tr><th>{t("models.licence")}</th><td className="licence">{card.licence ?? "—"}</td></tr>
         </tbody>
       </table>
@@ -95,20 +100,24 @@ function Card({ card }: { card: ModelCard }) {
         <h3>{t("models.trainingData")}</h3>
         {card.training_data?.length ? (
           <ul className="training-data">
-            {card.training_data.map((d, i) => (
-              <li key={i}>
-                <div>{d.what ?? "—"}</div>
-                {d.source ? <div className="muted small">{d.source}</div> : null}
-                {d.licence ? <div className="small">{t("models.licence")}: <span className="licence">{d.licence}</span></div> : null}
-              </li>
-            ))}
+            {card.training_data.map((d, i) => {
+              const what = [d.what, d.description, d.name].find((x): x is string => typeof x === "string") ?? JSON.stringify(d);
+              return (
+                <li key={i}>
+                  <div>{what}</div>
+                  {typeof d.source === "string" ? <div className="muted small">{d.source}</div> : null}
+                  {typeof d.n_patients === "number" ? <div className="muted small">{t("models.nPatients", { count: d.n_patients })}</div> : null}
+                  {typeof d.licence === "string" ? <div className="small">{t("models.licence")}: <span className="licence">{d.licence}</span></div> : null}
+                </li>
+              );
+            })}
           </ul>
         ) : <p className="muted small">—</p>}
       </div>
       <div className="subsection">
         <h3>{t("models.metrics")}</h3>
-        <MetricsTable card={card} />
-        <p className="muted small">{t("models.kappaNote")}</p>
+        <MetricsTable card={card} minKappa={minKappa} minAuc={minAuc} />
+        <p className="muted small">{t("models.kappaNote", { kappa: minKappa, auc: minAuc })}</p>
       </div>
       {card.card_md ? (
         <details className="card-md">
@@ -120,6 +129,10 @@ function Card({ card }: { card: ModelCard }) {
   );
 }
 
+// DOMAIN.md defaults; an institution's own minimums are on the Settings page.
+const MIN_KAPPA = 0.4;
+const MIN_AUC = 0.8;
+
 /** Every model card: task, data and licence, metrics and thresholds per finding, synthetic-only findings. */
 export function ModelsView() {
   const { t } = useTranslation();
@@ -128,9 +141,9 @@ export function ModelsView() {
   const list = useQuery({ queryKey: ["models"], queryFn: modelsApi.list, enabled: available === true, staleTime: 5 * 60_000 });
   // The list may be a summary: each card's detail carries CARD.md and the full metrics.
   const details = useQueries({
-    queries: (list.data ?? []).map((m) => ({ queryKey: ["models", m.name], queryFn: () => modelsApi.get(m.name), staleTime: 5 * 60_000 })),
+    queries: (list.data ?? []).map((m) => ({ queryKey: ["models", m.key], queryFn: () => modelsApi.get(m.key), staleTime: 5 * 60_000 })),
   });
-  const cards = (list.data ?? []).map((m, i) => ({ ...m, ...(details[i]?.data ?? {}) }));
+  const cards: ModelCard[] = (list.data ?? []).map((m, i) => ({ ...m, ...(details[i]?.data ?? {}) }));
   const ready = !!list.data && details.every((d) => !d.isLoading);
   useEffect(() => {
     if (!ready || !location.hash) return;
@@ -145,7 +158,7 @@ export function ModelsView() {
         <strong>{t("models.bannerTitle")}</strong> {t("models.bannerBody")}
       </div>
       {cards.length === 0 ? <p className="muted">{t("models.none")}</p> : null}
-      {cards.map((c) => <Card key={c.name} card={c} />)}
+      {cards.map((c) => <Card key={c.key} card={c} minKappa={MIN_KAPPA} minAuc={MIN_AUC} />)}
     </div>
   );
 }

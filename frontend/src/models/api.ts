@@ -1,77 +1,36 @@
-import { http } from "../api/client";
+import { api, unwrap } from "../api/client";
+import type { components } from "../api/schema.gen";
 
-/**
- * Model cards (GET /api/models, /api/models/{name}). The server sends each card.json plus its CARD.md;
- * everything is optional here so a card with fewer fields still renders (the page says "—").
- */
-export interface FindingMetric {
-  validation?: string;
-  n?: number;
-  n_pos?: number;
-  auc?: number | null;
-  balanced_accuracy_decided?: number | null;
-  indeterminate_fraction?: number | null;
-  calibration?: { ece?: number | null } | null;
-  kappa_literature?: { kappa?: number | null; source?: string; verified?: boolean } | null;
-  kappa?: number | null;
-}
+/** Model cards (GET /api/models, /api/models/{name}): the shipped card.json, per-class metrics and CARD.md. */
+export type ModelCardOut = components["schemas"]["ModelCardOut"];
+export type ModelCardDetail = components["schemas"]["ModelCardDetail"];
+export type ModelClass = components["schemas"]["ModelClass"];
+export type ModelCard = ModelCardOut & Partial<Pick<ModelCardDetail, "card" | "card_md">>;
 
-export interface TrainingSource {
-  what?: string;
-  source?: string;
-  licence?: string;
-}
+export const modelsApi = {
+  list: async (): Promise<ModelCardOut[]> => (await unwrap(api.GET("/api/models"))).items,
+  get: (name: string) => unwrap(api.GET("/api/models/{name}", { params: { path: { name } } })),
+};
 
-export interface ModelCard {
-  name: string;
-  version?: string;
-  task?: string;
-  architecture?: string;
-  licence?: string;
-  stains?: string[];
-  classes?: string[];
-  training_data?: TrainingSource[];
-  thresholds?: Record<string, { t_lo?: number; t_hi?: number; rule?: string }>;
-  metrics?: Record<string, FindingMetric>;
-  synthetic_only?: string[];
-  synthetic_cohort?: boolean;
-  caveat?: string;
-  card_md?: string | null;
-  created?: string;
-  sha256?: string;
-}
+const numOrNull = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 
-type Raw = Record<string, unknown>;
-
-/** Accept the card flat or under `card`, and CARD.md under any of the names the API may use. */
-export function normaliseCard(raw: Raw): ModelCard {
-  const inner = (raw.card && typeof raw.card === "object" ? raw.card : {}) as Raw;
-  const merged: Raw = { ...inner, ...raw };
-  delete merged.card;
-  const md = merged.card_md ?? merged.card_markdown ?? merged.markdown ?? merged.card_text ?? merged.readme ?? null;
-  const metrics = (merged.metrics && typeof merged.metrics === "object" && !Array.isArray(merged.metrics) ? merged.metrics : {}) as Record<string, FindingMetric>;
+/** The scalar metrics of one class, typed (the API sends them as a loose dict). */
+export function classMetrics(c: ModelClass) {
+  const m = (c.metrics ?? {}) as Record<string, unknown>;
   return {
-    ...(merged as unknown as ModelCard),
-    name: String(merged.name ?? "?"),
-    card_md: typeof md === "string" ? md : null,
-    metrics,
-    synthetic_only: Array.isArray(merged.synthetic_only) ? (merged.synthetic_only as string[]) : [],
-    training_data: Array.isArray(merged.training_data) ? (merged.training_data as TrainingSource[]) : [],
+    validation: typeof m.validation === "string" ? m.validation : null,
+    n: numOrNull(m.n),
+    nPos: numOrNull(m.n_pos),
+    auc: numOrNull(m.auc),
+    kappa: numOrNull(m.kappa),
+    kappaSource: typeof m.kappa_source === "string" ? m.kappa_source : null,
+    indeterminate: numOrNull(m.indeterminate_fraction),
+    balancedAccuracy: numOrNull(m.balanced_accuracy_decided),
   };
 }
 
-export const modelsApi = {
-  list: async (): Promise<ModelCard[]> => {
-    const r = await http<unknown>("GET", "/api/models");
-    const items = Array.isArray(r) ? r : ((r as Raw | null)?.items ?? (r as Raw | null)?.models ?? []);
-    return (items as Raw[]).map(normaliseCard);
-  },
-  get: async (name: string): Promise<ModelCard> => normaliseCard(await http<Raw>("GET", `/api/models/${encodeURIComponent(name)}`)),
-};
-
-/** A finding is reliable enough to alert only with κ and AUC at or above the institution's minimums. */
-export function kappaOf(m: FindingMetric | undefined): number | null {
-  if (!m) return null;
-  const k = m.kappa ?? m.kappa_literature?.kappa;
-  return typeof k === "number" ? k : null;
+/** Whether a class clears the institution's reliability minimums (κ and AUC); unknown metrics do not. */
+export function isReliable(c: ModelClass, minKappa = 0.4, minAuc = 0.8): boolean {
+  const m = classMetrics(c);
+  return m.kappa !== null && m.auc !== null && m.kappa >= minKappa && m.auc >= minAuc;
 }

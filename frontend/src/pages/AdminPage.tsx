@@ -91,7 +91,7 @@ function AgreementTable({ rows, title, rowTitle, colTitle, testId }: { rows: Sco
     <section className="subsection" data-testid={testId}>
       <h3>{title}</h3>
       <table className="grid agreement-table">
-        <thead><tr><th>{t("admin.score")}</th><th>N</th><th>{t("admin.percentAgreement")}</th><th>κ</th><th>{t("admin.kappaBar")}</th></tr></thead>
+        <thead><tr><th>{t("admin.score")}</th><th>N</th><th>{t("admin.percentAgreement")}</th><th className="nocase">κ</th><th>{t("admin.kappaBar")}</th></tr></thead>
         <tbody>
           {rows.length === 0 ? <tr><td colSpan={5} className="empty">{t("admin.noData")}</td></tr> : null}
           {rows.map((r) => (

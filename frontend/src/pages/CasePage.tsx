@@ -13,9 +13,11 @@ import { ErrorMessage } from "../components/ErrorMessage";
 import { Loading, NotAvailable } from "../components/NotAvailable";
 import { isTypingTarget } from "../lib/format";
 import { useUploads } from "../upload/UploadProvider";
-import { assessmentApi, clinicalApi, comparisonApi, type AssessmentOut } from "../api/planned";
-import { AssessmentView, ClinicalView, ComparisonView, ReportPanel } from "./casePanels";
+import { assessmentApi, comparisonApi, type AssessmentOut } from "../api/planned";
+import { AssessmentView, ComparisonView, ReportPanel } from "./casePanels";
 import { AlertPanel } from "../alerts/AlertPanel";
+import { HistoryPanel } from "../case/HistoryPanel";
+import { ClinicalPanel } from "../clinical/ClinicalPanel";
 import { useAuth } from "../auth/AuthProvider";
 import { GlomCard, GlomCrop, ProbabilityBars, glomBbox } from "../viewer/GlomCard";
 import { styleOf, toOverlayItems, type StyleKey } from "../viewer/overlay";
@@ -216,7 +218,6 @@ export function CasePage() {
     retry: (n, e) => !(e instanceof ApiError && e.status < 500) && n < 2,
   });
   const assessment = useQuery({ queryKey: ["assessment", caseId], queryFn: () => assessmentApi.get(caseId), enabled: Number.isFinite(caseId) && kase.isSuccess });
-  const clinical = useQuery({ queryKey: ["clinical", caseId], queryFn: () => clinicalApi.get(caseId), enabled: Number.isFinite(caseId) && clinicalAvailable === true });
   const comparison = useQuery({ queryKey: ["comparison", caseId], queryFn: () => comparisonApi.get(caseId), enabled: Number.isFinite(caseId) && kase.isSuccess });
   // The server owns the blinded first read: any AI endpoint answering 403 blinded_first_read hides all AI output here.
   const blinded = isBlindedError(gloms.error) || isBlindedError(assessment.error) || isBlindedError(comparison.error);
@@ -371,8 +372,8 @@ export function CasePage() {
                 <ComparisonView comparison={comparison.data} onEvidence={showEvidence} />
               ) : <div className="panel-empty muted">{t("comparison.none")}</div>
             ) : null}
-            {tab === "clinical" ? (clinical.isLoading ? <Loading /> : clinical.error ? <ErrorMessage error={clinical.error} /> : clinical.data && clinical.data.recorded ? <ClinicalView clinical={clinical.data} /> : <div className="panel-empty muted">{t("clinical.none")}</div>) : null}
-            {tab === "history" ? <NotAvailable what={t("case.tab.history")} note={historyAvailable ? t("case.reportPending") : undefined} /> : null}
+            {tab === "clinical" ? (clinicalAvailable ? <ClinicalPanel caseId={caseId} /> : clinicalAvailable === false ? <NotAvailable what={t("case.tab.clinical")} /> : <Loading />) : null}
+            {tab === "history" ? (historyAvailable ? <HistoryPanel caseId={caseId} /> : historyAvailable === false ? <NotAvailable what={t("case.tab.history")} /> : <Loading />) : null}
           </div>
         </aside>
       </div>

@@ -13,13 +13,15 @@ import { useUploads } from "../upload/UploadProvider";
 import { ModelCaveat } from "../models/ModelCaveat";
 
 /** Filters are applied on the server when it supports them and again here, so the table never lies. */
-export function filterCases(items: CaseSummary[], f: { q: string; state: string; from: string; to: string }): CaseSummary[] {
+export function filterCases(items: CaseSummary[], f: { q: string; state: string; from: string; to: string; ai?: string; major?: string }): CaseSummary[] {
   const q = f.q.trim().toLowerCase();
   return items
     .filter((c) => !q || c.number.toLowerCase().includes(q))
     .filter((c) => !f.state || c.state === f.state)
     .filter((c) => !f.from || (c.created_at ?? c.updated_at ?? "") >= f.from)
     .filter((c) => !f.to || (c.created_at ?? c.updated_at ?? "").slice(0, 10) <= f.to)
+    .filter((c) => !f.ai || (c.ai_state?.state ?? "none") === f.ai)
+    .filter((c) => f.major !== "1" || (c.major_discrepancies ?? 0) > 0)
     .sort((a, b) => (b.updated_at ?? "").localeCompare(a.updated_at ?? ""));
 }
 
@@ -29,7 +31,7 @@ export function WorklistPage() {
   const uploads = useUploads();
   const available = useFeature("cases");
   const [params, setParams] = useSearchParams();
-  const filters = { q: params.get("q") ?? "", state: params.get("state") ?? "", from: params.get("from") ?? "", to: params.get("to") ?? "" };
+  const filters = { q: params.get("q") ?? "", state: params.get("state") ?? "", from: params.get("from") ?? "", to: params.get("to") ?? "", ai: params.get("ai") ?? "", major: params.get("major") ?? "" };
   const setFilter = (k: keyof typeof filters, v: string) => {
     const next = new URLSearchParams(params);
     if (v) next.set(k, v);
@@ -45,7 +47,7 @@ export function WorklistPage() {
     enabled: available === true,
     refetchInterval: 15_000,
   });
-  const rows = useMemo(() => filterCases((cases.data?.items ?? []) as CaseSummary[], filters), [cases.data, filters.q, filters.state, filters.from, filters.to]); // eslint-disable-line react-hooks/exhaustive-deps
+  const rows = useMemo(() => filterCases((cases.data?.items ?? []) as CaseSummary[], filters), [cases.data, filters.q, filters.state, filters.from, filters.to, filters.ai, filters.major]); // eslint-disable-line react-hooks/exhaustive-deps
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -79,6 +81,17 @@ export function WorklistPage() {
               <option key={s} value={s}>{t(`caseState.${s}`)}</option>
             ))}
           </select>
+        </label>
+        <label className="inline-field">
+          <span>{t("worklist.aiState")}</span>
+          <select value={filters.ai} onChange={(e) => setFilter("ai", e.target.value)}>
+            <option value="">{t("worklist.anyAi")}</option>
+            {["none", "queued", "running", "succeeded", "failed", "cancelled"].map((s) => <option key={s} value={s}>{t(`aiState.${s}`, { defaultValue: s })}</option>)}
+          </select>
+        </label>
+        <label className="inline-field check-field">
+          <input type="checkbox" checked={filters.major === "1"} onChange={(e) => setFilter("major", e.target.checked ? "1" : "")} />
+          <span>{t("worklist.majorOnly")}</span>
         </label>
         <label className="inline-field">
           <span>{t("worklist.from")}</span>
@@ -115,7 +128,7 @@ export function WorklistPage() {
           <tbody>
             {rows.length === 0 ? (
               <tr>
-                <td colSpan={8} className="empty">{filters.q || filters.state || filters.from || filters.to ? t("worklist.noMatch") : t("worklist.empty")}</td>
+                <td colSpan={8} className="empty">{filters.q || filters.state || filters.from || filters.to || filters.ai || filters.major ? t("worklist.noMatch") : t("worklist.empty")}</td>
               </tr>
             ) : (
               rows.map((c, i) => (
