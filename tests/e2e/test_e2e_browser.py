@@ -245,7 +245,7 @@ def test_1_pathologist_uploads_analyses_and_signs(served: tuple[str, Path], brow
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Worklist")).to_be_visible()
-    shot(page, "en-02-worklist-empty")
+    shots(page, "02-worklist-empty")
 
     # Upload drawer: a new case; a wrong file type is refused before upload, a broken slide by the server.
     page.get_by_role("button", name="Upload", exact=True).first.click()
@@ -362,6 +362,15 @@ def test_1_pathologist_uploads_analyses_and_signs(served: tuple[str, Path], brow
         # The comparison with the real AI: at least one major discrepancy, highlighted, and a second-read alert.
         expect(page.get_by_test_id("comparison").locator('tr[data-severity="major"]').first).to_be_visible()
     shots(page, "09-comparison")
+    if MODELS_PRESENT:
+        # The worklist now shows the case discrepant: AI ready, the major count in red, the assigned second reader.
+        page.get_by_role("link", name="Worklist").click()
+        wl_row = page.get_by_test_id("worklist").locator("tr", has_text=case_number)
+        expect(wl_row).to_contain_text("Discrepant")
+        expect(wl_row.locator('[data-ai-state="succeeded"]')).to_contain_text("Ready")
+        expect(wl_row.get_by_test_id("major-badge")).to_be_visible()
+        expect(wl_row).to_contain_text("Dr. Second")
+        shots(page, "09b-worklist-discrepant")
 
     # The overlay: from the real analysis when the models are in the checkout, else planted test glomeruli.
     if not MODELS_PRESENT:
@@ -485,6 +494,7 @@ def test_2_second_reader_resolves_the_alert(served: tuple[str, Path], browser) -
     expect(panel).to_have_attribute("data-state", "open")
     panel.get_by_test_id("acknowledge").click()
     expect(panel).to_have_attribute("data-state", "acknowledged")
+    expect(bell.locator(".bell-count")).to_have_count(0)  # acting on the alert answers its notification
     panel.get_by_test_id("own-assessment-toggle").click()
     own = panel.get_by_test_id("second-read-form")
     own.get_by_label("Glomeruli counted").fill("8")

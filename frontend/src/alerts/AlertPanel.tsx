@@ -1,7 +1,7 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
-import { alertsApi, type AlertOut, type ResolutionReason } from "../api/planned";
+import { alertsApi, notificationsApi, type AlertOut, type NotificationOut, type ResolutionReason } from "../api/planned";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { formatDateTime } from "../lib/format";
 import { ReportFields, fromValues, loadLocal, saveLocal, toReportIn, type FormValues } from "../report/fields";
@@ -9,6 +9,15 @@ import { ReportFields, fromValues, loadLocal, saveLocal, toReportIn, type FormVa
 export const REASONS: ResolutionReason[] = ["ai_error", "report_amended", "original_confirmed", "indeterminate"];
 
 const secondReadKey = (alertId: number) => `glomcheck.secondRead.${alertId}`;
+
+/** Acting on an alert answers its notification: mark the ones about this alert read (best effort). */
+export async function markAlertNotificationsRead(qc: QueryClient, alertId: number): Promise<void> {
+  const cached = qc.getQueryData<{ items: NotificationOut[] }>(["notifications"]);
+  const list = cached ?? (await notificationsApi.list().catch(() => null));
+  const unread = (list?.items ?? []).filter((n) => !n.read_at && n.payload["alert_id"] === alertId);
+  await Promise.all(unread.map((n) => notificationsApi.markRead(n.id).catch(() => undefined)));
+  if (unread.length) await qc.invalidateQueries({ queryKey: ["notifications"] });
+}
 
 function useAlertInvalidation() {
   const qc = useQueryClient();
@@ -83,11 +92,18 @@ export function SecondReadForm({ alert }: { alert: AlertOut }) {
 export function AlertPanel({ caseId }: { caseId: number }) {
   const { t, i18n } = useTranslation();
   const done = useAlertInvalidation();
+  const qc = useQueryClient();
   const q = useQuery({ queryKey: ["alerts", "case", caseId], queryFn: () => alertsApi.forCase(caseId) });
   const [ownOpen, setOwnOpen] = useState(false);
   const alerts = q.data ?? [];
   const alert = alerts.find((a) => a.state !== "resolved") ?? alerts[alerts.length - 1];
-  const ack = useMutation({ mutationFn: () => alertsApi.acknowledge(alert!.id), onSuccess: done });
+  const ack = useMutation({
+    mutationFn: () => alertsApi.acknowledge(alert!.id),
+    onSuccess: (a) => {
+      done();
+      void markAlertNotificationsRead(qc, a.id);
+    },
+  });
   if (q.error) return <ErrorMessage error={q.error} compact />;
   if (!alert) return null;
   return (

@@ -102,8 +102,9 @@ export function OutlookView({ outlook }: { outlook: OutlookOut }) {
       ) : (
         <div className="small" data-testid="outlook-missing">
           {t("outlook.notComputable")}
-          {outlook.missing_detail?.length ? <ul className="missing-list">{outlook.missing_detail.map((m) => <li key={m}>{m}</li>)}</ul>
-            : outlook.missing?.length ? <ul className="missing-list">{outlook.missing.map((m) => <li key={m}>{t(`clinical.field.${m}`, { defaultValue: m })}</li>)}</ul> : null}
+          <ul className="missing-list">
+            {(outlook.missing ?? []).map((m, i) => <li key={m}>{t(`outlook.missing.${m}`, { defaultValue: outlook.missing_detail?.[i] ?? m })}</li>)}
+          </ul>
         </div>
       )}
       <div className={`outlook-caveat${outlook.synthetic_cohort ? " synthetic" : ""}`} role="note" data-testid="outlook-caveat">

@@ -4,7 +4,7 @@ import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import { useFeature } from "../api/features";
 import { alertsApi, type AlertOut } from "../api/planned";
-import { ResolveForm } from "../alerts/AlertPanel";
+import { ResolveForm, markAlertNotificationsRead } from "../alerts/AlertPanel";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { Loading, NotAvailable } from "../components/NotAvailable";
 import { formatDateTime } from "../lib/format";
@@ -17,7 +17,7 @@ function AlertRow({ a }: { a: AlertOut }) {
     void qc.invalidateQueries({ queryKey: ["alerts"] });
     void qc.invalidateQueries({ queryKey: ["notifications"] });
   };
-  const ack = useMutation({ mutationFn: () => alertsApi.acknowledge(a.id), onSuccess: done });
+  const ack = useMutation({ mutationFn: () => alertsApi.acknowledge(a.id), onSuccess: () => { done(); void markAlertNotificationsRead(qc, a.id); } });
   return (
     <>
       <tr data-testid="alert-row">

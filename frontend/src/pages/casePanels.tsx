@@ -92,7 +92,7 @@ export function isNotReady(e: unknown): boolean {
 /** Clinical data as recorded (read-only here), with the computed eGFR and its note. */
 export function ClinicalView({ clinical }: { clinical: import("../api/planned").ClinicalOut }) {
   const { t } = useTranslation();
-  const na = t("report.notAssessed");
+  const na = "—";
   const rows: [string, string][] = [
     ["age", clinical.age_years !== null ? `${clinical.age_years}` : na],
     ["sex", clinical.sex ? t(`clinical.sexValue.${clinical.sex}`, { defaultValue: clinical.sex }) : na],
@@ -101,7 +101,7 @@ export function ClinicalView({ clinical }: { clinical: import("../api/planned").
     ["creatinine", clinical.creatinine_mg_dl !== null ? `${clinical.creatinine_mg_dl} mg/dL` : na],
     ["egfr", clinical.egfr !== null && clinical.egfr !== undefined ? `${clinical.egfr.toFixed(1)} ${clinical.egfr_unit ?? ""}` : na],
     ["proteinuria", clinical.urinary_protein !== null ? `${clinical.urinary_protein} ${clinical.urinary_protein_unit ?? ""}` : na],
-    ["haematuria", clinical.haematuria === null ? na : clinical.haematuria ? t("clinical.yes") : t("clinical.no")],
+    ["haematuria", clinical.haematuria === null || clinical.haematuria === undefined ? na : String(clinical.haematuria)],
     ["history", clinical.history ?? na],
   ];
   return (

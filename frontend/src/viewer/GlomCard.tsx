@@ -7,6 +7,7 @@ import { cropFromDzi } from "./crop";
 import { mainFinding, type Rect } from "./overlay";
 import { FINDING_COLORS, STATUS_COLORS } from "./styles";
 import { ModelCaveat } from "../models/ModelCaveat";
+import { useSyntheticOnly } from "../models/useSyntheticOnly";
 
 export function glomBbox(g: Glomerulus): Rect {
   const b = g.bbox as unknown;
@@ -51,7 +52,7 @@ export function GlomCrop({ slideId, g, size = 160 }: { slideId: number; g: Glome
 }
 
 /** Finding probabilities as small bars, most likely first, with indeterminate flags. */
-export function ProbabilityBars({ g, compact = false }: { g: Glomerulus; compact?: boolean }) {
+export function ProbabilityBars({ g, compact = false, synthetic }: { g: Glomerulus; compact?: boolean; synthetic?: Set<string> }) {
   const { t } = useTranslation();
   const rows = FINDINGS.filter((f) => g.findings[f] !== undefined).sort((a, b) => (g.findings[b] ?? 0) - (g.findings[a] ?? 0));
   const shown = compact ? rows.slice(0, 3) : rows;
@@ -62,7 +63,9 @@ export function ProbabilityBars({ g, compact = false }: { g: Glomerulus; compact
         const st = g.finding_states?.[f];
         return (
           <li key={f} className={st ? `fs-${st}` : undefined}>
-            <span className="prob-label" title={t(`finding.${f}`)}>{t(compact ? `findingShort.${f}` : `finding.${f}`)}</span>
+            <span className="prob-label" title={synthetic?.has(f) ? `${t(`finding.${f}`)} — ${t("viewer.syntheticOnlyHint")}` : t(`finding.${f}`)}>
+              {t(compact ? `findingShort.${f}` : `finding.${f}`)}{synthetic?.has(f) ? <sup className="syn-mark">{t("viewer.syn")}</sup> : null}
+            </span>
             <span className="prob-track"><span className="prob-fill" style={{ width: `${(p * 100).toFixed(0)}%`, background: FINDING_COLORS[f] }} /></span>
             <span className="prob-value mono">{p.toFixed(2)}</span>
             {st === "indeterminate" ? <span className="flag-indet" title={t("glomStatus.indeterminate")}>?</span> : st === "present" ? <span className="flag-present" title={t("viewer.present")}>●</span> : null}
@@ -78,6 +81,7 @@ export function GlomCard({ slideId, g, ordinal, total, mppX, onClose, onPrev, on
   onClose: () => void; onPrev: () => void; onNext: () => void;
 }) {
   const { t } = useTranslation();
+  const synthetic = useSyntheticOnly("glom_classifier");
   const main = mainFinding(g);
   const b = glomBbox(g);
   const diameterUm = mppX ? (Math.max(b.x1 - b.x0, b.y1 - b.y0) * mppX).toFixed(0) : null;
@@ -103,7 +107,8 @@ export function GlomCard({ slideId, g, ordinal, total, mppX, onClose, onPrev, on
           {g.flags?.length ? <div className="indet-flags"><span className="muted">{t("viewer.flags")}</span> {g.flags.map((f) => t(`glomFlag.${f}`, { defaultValue: f })).join(", ")}</div> : null}
         </div>
       </div>
-      <ProbabilityBars g={g} />
+      <ProbabilityBars g={g} synthetic={synthetic} />
+      {synthetic.size ? <div className="muted small"><sup className="syn-mark">{t("viewer.syn")}</sup> {t("viewer.syntheticOnlyHint")}</div> : null}
       <ModelCaveat model="glom_classifier" />
     </section>
   );
