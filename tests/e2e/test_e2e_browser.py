@@ -393,6 +393,17 @@ def test_1_pathologist_uploads_analyses_and_signs(served: tuple[str, Path], brow
         expect(card).to_contain_text("Glomerulus 1 of")
     page.wait_for_timeout(800)
     shots(page, "10-overlay-card", settle_ms=400)
+    # The caveat beside the AI's numbers leads to the model card, with the synthetic-only findings up front.
+    card.get_by_test_id("model-caveat").get_by_role("link", name="see card").click()
+    expect(page).to_have_url(re.compile(r"/models#glom_classifier$"))
+    model_card = page.locator('[data-testid="model-card"][data-model="glom_classifier"]')
+    expect(model_card.get_by_test_id("synthetic-only")).to_contain_text("synthetic data only")
+    expect(model_card).to_contain_text("CC BY-NC-SA")
+    page.wait_for_timeout(300)
+    shots(page, "10b-model-card")
+    page.go_back()
+    expect(page.get_by_test_id("legend")).to_be_visible()
+    page.wait_for_function("() => window.__glomOverlay && window.__glomOverlay.drawn > 0")
     page.get_by_label("Filter by finding").select_option("status:normal")
     expect(page.get_by_test_id("gallery")).to_contain_text("shown")
     page.keyboard.press("f")
@@ -555,6 +566,13 @@ def test_3_admin_sees_the_discrepancy_and_exports_csv(served: tuple[str, Path], 
         page.locator(".sub-nav").get_by_role("link", name=heading).click()
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         page.wait_for_timeout(300)
+        if section == "settings":
+            # A threshold changed and saved: the institution's assessments are recomputed at once.
+            settings = page.get_by_test_id("settings")
+            settings.get_by_label("Minimum κ").fill("0.5")
+            settings.get_by_test_id("settings-save").click()
+            expect(settings).to_contain_text("case assessments recomputed")
+            expect(settings.locator(".setting", has_text="Minimum κ")).to_contain_text("institution")
         shots(page, f"2{i}-admin-{section}")
     ctx.close()
     assert not errors, f"JavaScript errors in the page: {errors}"

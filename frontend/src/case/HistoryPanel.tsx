@@ -36,7 +36,7 @@ export function HistoryList({ items }: { items: HistoryEvent[] }) {
             {pairs.length ? (
               <div className="history-details small">
                 {pairs.map(([k, v]) => (
-                  <span key={k}><span className="muted">{t(`history.key.${k}`, { defaultValue: k })}:</span> {k === "from" || k === "to" ? t(`caseState.${v}`, { defaultValue: v }) : v}</span>
+                  <span key={k}><span className="muted">{t(`history.key.${k}`, { defaultValue: k })}:</span> {k === "from" || k === "to" || k === "outcome" ? t(`caseState.${v}`, { defaultValue: v }) : k === "reason" ? t(`resolution.${v}`, { defaultValue: v }) : v}</span>
                 ))}
               </div>
             ) : null}
