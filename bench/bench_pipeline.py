@@ -26,8 +26,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app.slides.reader import SlideReader  # noqa: E402
-from worker.pipeline.run import (  # noqa: E402
+from app.slides.reader import SlideReader
+from worker.pipeline.run import (
     TISSUE_MPP,
     analyze_slide_file,
     classify_crops,
@@ -35,7 +35,7 @@ from worker.pipeline.run import (  # noqa: E402
     plan_tiles,
     read_crops,
 )
-from worker.pipeline.tissue import compute_tissue_mask  # noqa: E402
+from worker.pipeline.tissue import compute_tissue_mask
 
 
 def peak_rss_mb() -> float:

@@ -17,7 +17,16 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from PIL import Image
 
-from models.training.common import MEAN, STD, augment, export_onnx, setup_torch, to_tensor, torch_ort_max_diff, write_card
+from models.training.common import (
+    MEAN,
+    STD,
+    augment,
+    export_onnx,
+    setup_torch,
+    to_tensor,
+    torch_ort_max_diff,
+    write_card,
+)
 from models.training.data import FINDINGS, CropRecord, find_slides, place_crop, read_crop_folder, slide_crops
 from models.training.nets import GlomNet
 from worker.evaluation.metrics import choose_thresholds, finding_metrics, sigmoid
@@ -189,7 +198,7 @@ def train_classifier(
         card = classifier_card(thresholds=thresholds, metrics=metrics, training={
             "real_crops_train": len(tr_rec), "real_crop_train_centres": result["train_centres"],
             "real_crops_validation": len(va_rec), "real_crop_validation_centres": sorted(val_centres),
-            "synthetic_crops_train": int(n_syn), "synthetic_crops_validation": int(len(Xv_syn)),
+            "synthetic_crops_train": int(n_syn), "synthetic_crops_validation": len(Xv_syn),
             "train_slides": [p.name for p, _ in find_slides(slides)], "epochs": epochs,
             "torch_ort_max_abs_diff": diff})
         write_card(out_dir, card)

@@ -10,7 +10,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.training.common import MEAN, STD, augment, export_onnx, setup_torch, to_tensor, torch_ort_max_diff, write_card
+from models.training.common import (
+    MEAN,
+    STD,
+    augment,
+    export_onnx,
+    setup_torch,
+    to_tensor,
+    torch_ort_max_diff,
+    write_card,
+)
 from models.training.data import detector_patches, find_slides
 from models.training.nets import TinyUNet
 

@@ -101,8 +101,8 @@ def render_card_md(model_dir: Path, *, extra: str = "") -> str:
              + f", normalisation {c['input']['normalisation']['type']} (mean {c['input']['normalisation']['mean']}, "
                f"std {c['input']['normalisation']['std']})  ",
              f"**Classes:** {', '.join(c['classes'])}  ", f"**Stains:** {', '.join(c['stains'])}  ",
-             f"**ONNX:** `model.onnx`, {c.get('size_bytes', 0) / 1e6:.2f} MB, SHA-256 `{c['sha256']}` (the worker refuses "
-             "a file that does not match)  ", f"**Licence:** {c['licence']}", ""]
+             (f"**ONNX:** `model.onnx`, {c.get('size_bytes', 0) / 1e6:.2f} MB, SHA-256 `{c['sha256']}` (the worker refuses "
+             "a file that does not match)  "), f"**Licence:** {c['licence']}", ""]
     if c.get("synthetic_only"):
         lines += ["## Findings that rest on synthetic data only", "",
                   "These findings were trained **and validated only on glomcheck's synthetic glomeruli**; their figures "
@@ -120,27 +120,27 @@ def render_card_md(model_dir: Path, *, extra: str = "") -> str:
             lines.append(f"| {k} | {m.get('validation')} | {m['n']} ({m['n_pos']}) | {_fmt(m.get('auc'))} | {t['t_lo']} | "
                          f"{t['t_hi']} | {_fmt(m.get('indeterminate_fraction'))} | {_fmt(m.get('balanced_accuracy_decided'))} | "
                          f"{_fmt((m.get('calibration') or {}).get('ece'))} | {m['kappa_literature']['kappa']} |")
-        lines += ["", "Thresholds: `t_lo` keeps ≥ 95 % of validation positives above it (a call of *absent* is safe); "
+        lines += ["", ("Thresholds: `t_lo` keeps ≥ 95 % of validation positives above it (a call of *absent* is safe); "
                   "`t_hi` is the lowest cut whose *present* calls are ≥ 90 % precise. Global sclerosis thresholds were chosen "
                   "on a centre never used in training. κ values are approximate literature figures, not measured here; "
-                  "verify them before relying on the reliability gate."]
+                  "verify them before relying on the reliability gate.")]
     else:
         lines += [DETECTOR_RATIONALE, ""]
         m = c.get("metrics", {})
         hs = m.get("held_out_synthetic", {}).get("by_stain_and_kind", {})
         if hs:
-            lines += ["Held-out synthetic slides (never trained on; composited ones use crops of centre SAS, training "
-                      "used SESCAM), precision/recall/F1 at IoU ≥ 0.5:", "",
+            lines += [("Held-out synthetic slides (never trained on; composited ones use crops of centre SAS, training "
+                      "used SESCAM), precision/recall/F1 at IoU ≥ 0.5:"), "",
                       "| stain/kind | slides | TP | FP | FN | duplicates | precision | recall | F1 |", "|---|---|---|---|---|---|---|---|---|"]
             for k, g in sorted(hs.items()):
                 lines.append(f"| {k} | {g['slides']} | {g['tp']} | {g['fp']} | {g['fn']} | {g['duplicates']} | "
                              f"{g['precision']} | {g['recall']} | {g['f1']} |")
         rf = m.get("real_fields_aidpath_pas")
         if rf:
-            lines += ["", f"**Real tissue** (24 AIDPATH PAS fields, assumed {rf['field_mpp_assumed']} µm/px; {rf['dont_care']} "
+            lines += ["", (f"**Real tissue** (24 AIDPATH PAS fields, assumed {rf['field_mpp_assumed']} µm/px; {rf['dont_care']} "
                       f"glomeruli cut by the field edge are don't-care): TP {rf['tp']}, FP {rf['fp']}, FN {rf['fn']}, "
                       f"precision {rf['precision']}, recall {rf['recall']}, F1 {rf['f1']}. "
-                      "These fields come from the same AIDPATH slides as the SAS crops; the detector never saw SAS crops."]
+                      "These fields come from the same AIDPATH slides as the SAS crops; the detector never saw SAS crops.")]
     lines += ["", extra, ""]
     text = "\n".join(lines)
     (model_dir / "CARD.md").write_text(text)

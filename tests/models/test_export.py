@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import torch  # no importorskip: a missing torch must fail this test
 
-from models.training.common import export_onnx, torch_ort_max_diff, to_tensor
+from models.training.common import export_onnx, to_tensor, torch_ort_max_diff
 from models.training.nets import GlomNet, TinyUNet
 
 

@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from worker.pipeline.models import CLASSIFIER, DETECTOR, MODELS_DIR, ModelIntegrityError, load_model, sha256_file
+from worker.pipeline.models import (
+    CLASSIFIER,
+    DETECTOR,
+    MODELS_DIR,
+    ModelIntegrityError,
+    load_model,
+    sha256_file,
+)
 
 REQUIRED = {"task", "version", "input", "input_mpp", "stride", "normalisation", "stains", "classes", "thresholds", "metrics",
             "sha256", "training_data", "licence"}

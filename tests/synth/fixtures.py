@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import atexit
-import os
 import shutil
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,14 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED = SHARED_DATA  # one lookup for every test (tests/conftest.py)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _workdir() -> Path:
     d = Path(tempfile.mkdtemp(prefix="glomcheck-synth-"))
     atexit.register(shutil.rmtree, d, True)
     return d
 
 
-@lru_cache(maxsize=None)
+@cache
 def make_test_slide(name: str, seed: int, stain: str = "pas", fmt: str = "tiff") -> Path:
     """A small one-section synthetic slide (2.4 mm core), generated once per test process."""
     from worker.synth import make_slide

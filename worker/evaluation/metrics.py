@@ -93,7 +93,7 @@ def finding_metrics(y: NDArray[np.float64], p: NDArray[np.float64], th: dict[str
     """AUC, balanced accuracy at 0.5 and at the card decision, indeterminate share, calibration."""
     m = ~np.isnan(y)
     y, p = y[m], p[m]
-    out: dict[str, Any] = {"n": int(len(y)), "n_pos": int((y == 1).sum())}
+    out: dict[str, Any] = {"n": len(y), "n_pos": int((y == 1).sum())}
     a = auc(y, p)
     out["auc"] = None if a is None else round(a, 4)
     ba = balanced_accuracy(y, p >= 0.5)

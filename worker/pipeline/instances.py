@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
+from shapely.geometry import Polygon
 from skimage.feature import peak_local_max
 from skimage.measure import find_contours
 from skimage.segmentation import watershed
-from shapely.geometry import Polygon
 
 
 @dataclass

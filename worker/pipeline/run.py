@@ -74,11 +74,11 @@ def get_models(models_dir: Path | None = None) -> tuple[LoadedModel, LoadedModel
 
 
 def _round_to(v: float, multiple: int) -> int:
-    return max(multiple, int(math.ceil(round(v, 3) / multiple)) * multiple)
+    return max(multiple, math.ceil(round(v, 3) / multiple) * multiple)
 
 
 def _tiles_reader(
-    reader: SlideReader, tiles: list[Tile], mpp0: float, mpp: float, size: int, multiple: int, out: "queue.Queue[Any]",
+    reader: SlideReader, tiles: list[Tile], mpp0: float, mpp: float, size: int, multiple: int, out: queue.Queue[Any],
     stop: threading.Event, stats: dict[str, float],
 ) -> None:
     """Producer: read each tile at `mpp`, pad to `size`² with white, and queue it."""
@@ -105,7 +105,7 @@ def _tiles_reader(
         out.put(None)
 
 
-def _batches(q: "queue.Queue[Any]", n: int) -> Iterator[list[tuple[Tile, NDArray[np.uint8]]]]:
+def _batches(q: queue.Queue[Any], n: int) -> Iterator[list[tuple[Tile, NDArray[np.uint8]]]]:
     """Group queued tiles into batches of equal shape (tiles shrunk to tissue differ in size)."""
     buckets: dict[tuple[int, ...], list[tuple[Tile, NDArray[np.uint8]]]] = {}
     while True:
@@ -231,7 +231,7 @@ def read_crops(reader: SlideReader, centres: list[tuple[float, float]], *, mpp0:
     half = size * mpp / mpp0 / 2
     out = np.empty((len(centres), size, size, 3), np.uint8)
     for i, (cx, cy) in enumerate(centres):
-        img = reader.read_rect_mpp(int(round(cx - half)), int(round(cy - half)), int(round(2 * half)), int(round(2 * half)),
+        img = reader.read_rect_mpp(round(cx - half), round(cy - half), round(2 * half), round(2 * half),
                                    mpp, mpp0=mpp0)
         if img.shape[:2] != (size, size):
             img = np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BILINEAR))

@@ -224,7 +224,7 @@ def build_scene(
     crop_order = rng.permutation(len(crops)) if crops else None
     for si, sec in enumerate(secs):
         area_mm2 = sec.length * 2 * sec.half_width / 1e6
-        n_target = max(3, int(round(area_mm2 * density_per_mm2)))
+        n_target = max(3, round(area_mm2 * density_per_mm2))
         tries = 0
         placed = 0
         while placed < n_target and tries < n_target * 60:

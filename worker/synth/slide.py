@@ -70,7 +70,7 @@ def _tiles(
             rx0, ry0 = x0 * scale, y0 * scale
             rx1, ry1 = (x0 + FILE_TILE) * scale, (y0 + FILE_TILE) * scale
             bx0, by0 = int(rx0 // bs), int(ry0 // bs)
-            bx1, by1 = int(math.ceil(rx1 / bs)) + 1, int(math.ceil(ry1 / bs)) + 1
+            bx1, by1 = math.ceil(rx1 / bs) + 1, math.ceil(ry1 / bs) + 1
             if not tissue_blocks[by0:by1, bx0:bx1].any():
                 # tifffile infers the dtype from the first item, so that one is never sparse
                 yield glass.copy() if ds >= 8 or (tx == 0 and ty == 0) else None
@@ -83,7 +83,7 @@ def _tiles(
                 tile[: part.shape[0], : part.shape[1]] = part
             else:
                 ix0, iy0 = max(0, int(rx0) - 1), max(0, int(ry0) - 1)
-                ix1, iy1 = int(math.ceil(rx1)) + 2, int(math.ceil(ry1)) + 2
+                ix1, iy1 = math.ceil(rx1) + 2, math.ceil(ry1) + 2
                 arr = np.empty((iy1 - iy0, ix1 - ix0, 3), np.uint8)
                 arr[:] = GLASS.astype(np.uint8)
                 part = src[iy0:iy1, ix0:ix1]
