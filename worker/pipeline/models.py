@@ -143,5 +143,8 @@ def load_model(
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # The pipeline reads tiles on another thread while ORT computes: spinning ORT workers would steal
+    # the core that the reader (JPEG decoding) needs.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=provs)
     return LoadedModel(name=name, card=card, session=sess, providers=sess.get_providers())
