@@ -12,6 +12,7 @@ from app.clinical.schemas import OutlookInterval, OutlookOut
 from app.clinical.service import baseline_of, scoped_case
 from app.db.models import User
 from app.errors import DomainError
+from app.reports.service import ensure_ai_visible
 from worker import proteinuria
 
 GENERIC_CAVEAT = (
@@ -73,6 +74,8 @@ def case_inputs(session: Session, case_id: int) -> tuple[dict[str, float | None]
 def outlook(session: Session, *, user: User, case_id: int) -> OutlookOut:
     """Prediction and interval, or ``computable: false`` with the missing inputs; never a guess."""
     case = scoped_case(session, user, case_id)
+    # The outlook's inputs include the AI's glomerular assessment: blinded like every AI result.
+    ensure_ai_visible(session, case_id=case.id, user=user)
     try:
         model = proteinuria.load()
     except proteinuria.ModelUnavailable as exc:

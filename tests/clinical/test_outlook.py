@@ -1,10 +1,28 @@
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.clinical.factories import add_analysis, make_case, make_slide, standard_glomeruli
 from tests.clinical.test_clinical_api import BASELINE
-from tests.conftest import Person, login
+from tests.conftest import Person, login, set_blinded_read
+
+
+@pytest.fixture(autouse=True)
+def _unblinded(users: dict[str, Person]) -> None:
+    """These tests read the outlook before any report is signed; blinding is tested below."""
+    set_blinded_read(users["path1"].institution_id, False)
+
+
+def test_blinded_reader_gets_no_outlook_before_signing(app_client: TestClient, users: dict[str, Person]) -> None:
+    set_blinded_read(users["path1"].institution_id, True)
+    cid = make_case("H1", "H1-0009")
+    add_analysis(make_slide(cid), standard_glomeruli(12, gs=3))
+    login(app_client, users["path1"])
+    r = app_client.put(f"/api/cases/{cid}/clinical", json=BASELINE)
+    assert r.status_code == 200, r.text  # clinical data itself is not an AI result
+    r = app_client.get(f"/api/cases/{cid}/proteinuria-outlook")
+    assert r.status_code == 403 and r.json()["error"] == "blinded_first_read"
 
 
 def test_cannot_predict_lists_missing_inputs(app_client: TestClient, users: dict[str, Person]) -> None:
