@@ -124,10 +124,13 @@ def write_slide(scene: Scene, raster: NDArray[np.uint8], out: Path, *, fmt: Form
     w0, h0 = scene.level0_size
     bs = 128
     nby, nbx = math.ceil(raster.shape[0] / bs), math.ceil(raster.shape[1] / bs)
-    pad = np.full((nby * bs, nbx * bs, 3), GLASS.astype(np.uint8), np.uint8)
-    pad[: raster.shape[0], : raster.shape[1]] = raster
-    diff = np.abs(pad.astype(np.int16) - GLASS.astype(np.int16)).max(axis=2) > 6
-    tissue_blocks = diff.reshape(nby, bs, nbx, bs).any(axis=(1, 3))
+    tissue_blocks = np.zeros((nby, nbx), bool)
+    glass16 = GLASS.astype(np.int16)
+    for by in range(nby):  # one block row at a time: no full-raster temporaries
+        strip = raster[by * bs : (by + 1) * bs]
+        diff = (np.abs(strip.astype(np.int16) - glass16).max(axis=2) > 6)
+        for bx in range(nbx):
+            tissue_blocks[by, bx] = bool(diff[:, bx * bs : (bx + 1) * bs].any())
     res = 1e4 / MPP0  # px per cm
     out.parent.mkdir(parents=True, exist_ok=True)
     with tifffile.TiffWriter(out, bigtiff=True) as tif:
