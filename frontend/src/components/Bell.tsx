@@ -7,6 +7,16 @@ import { notificationsApi, type NotificationOut } from "../api/planned";
 import { formatDateTime } from "../lib/format";
 import { ErrorMessage } from "./ErrorMessage";
 
+/**
+ * The server writes notification titles in English; known kinds are shown in the UI language, with the
+ * case number taken from the title. Unknown kinds keep the server's words.
+ */
+export function notificationTitle(n: Pick<NotificationOut, "kind" | "title">, t: (k: string, o?: Record<string, unknown>) => string): string {
+  const num = /case (\S+)$/.exec(n.title)?.[1];
+  if (!num || !["alert_assigned", "alert_resolved", "alert_unassigned"].includes(n.kind)) return n.title;
+  return t(`notification.${n.kind}`, { case: num, defaultValue: n.title });
+}
+
 /** Unread notifications (alerts assigned to me, outcomes of my reports); polled every 30 s. */
 export function Bell() {
   const { t, i18n } = useTranslation();
@@ -52,7 +62,7 @@ export function Bell() {
             {(q.data?.items ?? []).slice(0, 20).map((n) => (
               <li key={n.id} className={n.read_at ? "read" : "unread"}>
                 <button type="button" onClick={() => go(n)}>
-                  <span className="n-title">{n.title}</span>
+                  <span className="n-title">{notificationTitle(n, t)}</span>
                   <span className="n-body small muted">{n.body}</span>
                   <span className="n-time small muted mono">{formatDateTime(n.created_at, i18n.language)}</span>
                 </button>

@@ -25,3 +25,14 @@ describe("worklist chips", () => {
     expect(container).toHaveTextContent("0");
   });
 });
+
+describe("notification titles", () => {
+  it("known kinds in the UI language, unknown ones as the server wrote them", async () => {
+    const { notificationTitle } = await import("./Bell");
+    const i18n = (await import("../i18n")).default;
+    await i18n.changeLanguage("ja");
+    expect(notificationTitle({ kind: "alert_assigned", title: "Second read requested: case H1-2026-0007" }, i18n.t.bind(i18n))).toBe("二次読影の依頼: 症例 H1-2026-0007");
+    expect(notificationTitle({ kind: "something_new", title: "Hello" }, i18n.t.bind(i18n))).toBe("Hello");
+    await i18n.changeLanguage("en");
+  });
+});

@@ -59,7 +59,7 @@ function Discrepancies() {
       </div>
       {q.isLoading ? <Loading /> : q.error ? <ErrorMessage error={q.error} /> : (
         <table className="grid" data-testid="admin-discrepancies">
-          <thead><tr><th>{t("admin.date")}</th><th>{t("queue.col.case")}</th><th>{t("admin.pathologist")}</th><th>{t("comparison.field")}</th><th>{t("queue.col.severity")}</th><th>{t("comparison.pathologist")}</th><th>{t("comparison.ai")}</th><th>{t("queue.col.state")}</th></tr></thead>
+          <thead><tr><th>{t("admin.date")}</th><th>{t("queue.col.case")}</th><th>{t("queue.col.author")}</th><th>{t("comparison.field")}</th><th>{t("queue.col.severity")}</th><th>{t("admin.reportValue")}</th><th>{t("admin.aiValue")}</th><th>{t("queue.col.state")}</th></tr></thead>
           <tbody>
             {q.data!.items.length === 0 ? <tr><td colSpan={8} className="empty">{t("admin.noDiscrepancies")}</td></tr> : null}
             {q.data!.items.map((d) => (
@@ -91,7 +91,7 @@ function AgreementTable({ rows, title, rowTitle, colTitle, testId }: { rows: Sco
     <section className="subsection" data-testid={testId}>
       <h3>{title}</h3>
       <table className="grid agreement-table">
-        <thead><tr><th>{t("admin.score")}</th><th>N</th><th>{t("admin.percentAgreement")}</th><th className="nocase">κ</th><th>{t("admin.kappaBar")}</th></tr></thead>
+        <thead><tr><th>{t("admin.score")}</th><th>N</th><th>{t("admin.percentAgreement")}</th><th className="nocase">κ</th><th className="nocase">{t("admin.kappaBar")}</th></tr></thead>
         <tbody>
           {rows.length === 0 ? <tr><td colSpan={5} className="empty">{t("admin.noData")}</td></tr> : null}
           {rows.map((r) => (
