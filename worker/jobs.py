@@ -593,7 +593,7 @@ class Reaper(threading.Thread):
     """Runs `reap` at start and then periodically, in every worker process that consumes jobs."""
 
     def __init__(self, send: Callable[[int], None], interval_s: float | None = None,
-                 housekeeping: Callable[[], None] | None = None) -> None:
+                 housekeeping: Callable[[], object] | None = None) -> None:
         super().__init__(name="glomcheck-reaper", daemon=True)
         self.send = send
         self.housekeeping = housekeeping

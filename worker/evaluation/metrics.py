@@ -23,9 +23,9 @@ def auc(y: NDArray[np.float64], p: NDArray[np.float64]) -> float | None:
 
 
 def confusion(y: NDArray[np.float64], pred: NDArray[np.bool_]) -> dict[str, int]:
-    y = np.asarray(y) == 1
-    return {"tp": int((y & pred).sum()), "fp": int((~y & pred).sum()), "tn": int((~y & ~pred).sum()),
-            "fn": int((y & ~pred).sum())}
+    pos = np.asarray(y) == 1
+    return {"tp": int((pos & pred).sum()), "fp": int((~pos & pred).sum()), "tn": int((~pos & ~pred).sum()),
+            "fn": int((pos & ~pred).sum())}
 
 
 def balanced_accuracy(y: NDArray[np.float64], pred: NDArray[np.bool_]) -> float | None:

@@ -6,6 +6,8 @@ independently and identically, whatever order tiles are produced in.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -91,7 +93,7 @@ def value_noise(x: F32, y: F32, cell: float, seed: int, salt: int) -> F32:
     return np.asarray(top + (bot - top) * sy, np.float32)
 
 
-def smoothstep(edge0: float, edge1: float, v: F32) -> F32:
+def smoothstep(edge0: float, edge1: float, v: NDArray[np.floating[Any]]) -> F32:
     """0 below edge0, 1 above edge1, smooth between (works with edge0 > edge1 to invert)."""
     t = np.clip((v - edge0) / (edge1 - edge0), 0.0, 1.0)
     return np.asarray(t * t * (3 - 2 * t), np.float32)

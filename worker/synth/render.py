@@ -54,7 +54,8 @@ def _to_rgb(amounts: F32, od: NDArray[np.float32], scale: F32 | float, rng_noise
     tot = np.tensordot(amounts, od, axes=([2], [0])) * (np.asarray(scale, np.float32)[..., None] if np.ndim(scale) else scale)
     tot += rng_noise[..., None] * np.float32(0.06)
     rgb = GLASS * np.exp(-tot)
-    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    out: NDArray[np.uint8] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def _grid(ox: float, oy: float, w: int, h: int) -> tuple[F32, F32]:
@@ -275,7 +276,8 @@ def _restain(rgb: NDArray[np.uint8], stain: Stain) -> NDArray[np.uint8]:
     nuc = nuc / np.linalg.norm(nuc) * 1.0
     mat = mat / np.linalg.norm(mat) * 1.0
     out = conc[:, :1] * nuc + conc[:, 1:] * mat
-    return np.clip(255 * np.exp(-out.reshape(od.shape)), 0, 255).astype(np.uint8)
+    mixed: NDArray[np.uint8] = np.clip(255 * np.exp(-out.reshape(od.shape)), 0, 255).astype(np.uint8)
+    return mixed
 
 
 def crop_patch(scene: Scene, g: Glomerulus) -> tuple[NDArray[np.uint8], F32, int, int]:

@@ -190,7 +190,7 @@ def truth_geojson(scene: Scene) -> dict[str, Any]:
         if poly.is_empty:
             continue
         if poly.geom_type != "Polygon":
-            poly = max(poly.geoms, key=lambda p: p.area)  # type: ignore[attr-defined]
+            poly = max(poly.geoms, key=lambda p: p.area)
         coords = [[round(x / MPP0, 1), round(y / MPP0, 1)] for x, y in poly.exterior.coords]
         measurements = {k: v for k, v in g.findings.items() if v is not None}
         props: dict[str, Any] = {
