@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
 
     @model_validator(mode="after")
-    def _fill_and_check(self) -> "Settings":
+    def _fill_and_check(self) -> Settings:
         if self.database_url is None:
             self.database_url = f"sqlite:///{(self.var_dir / 'glomcheck.db').resolve()}"
         if self.storage_dir is None:

@@ -89,8 +89,7 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "http_error"
         )
-        detail = exc.detail if isinstance(exc.detail, str) else exc.detail
-        return JSONResponse(error_body(code, detail), exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse(error_body(code, exc.detail), exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

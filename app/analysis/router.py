@@ -7,8 +7,8 @@ from fastapi.responses import StreamingResponse
 
 from app.analysis import service
 from app.analysis.schemas import AnalyzeIn, JobOut, SlideGlomeruliOut
-from app.reports.service import ai_visible
 from app.deps import CurrentUser, SessionDep, after_commit
+from app.reports.service import ai_visible
 
 router = APIRouter(prefix="/api", tags=["analysis"])
 

@@ -1,6 +1,8 @@
 """Pure, versioned case-level assessment rules (DOMAIN.md §2–§3); no database, no HTTP."""
 
+from app.assessment.adequacy import adequacy_category
 from app.assessment.config import AssessmentConfig
+from app.assessment.engine import assess_case, case_view, evidence_by_finding
 from app.assessment.findings import (
     LABELS,
     ONTOLOGY_VERSION,
@@ -21,8 +23,6 @@ from app.assessment.schemas import (
     Inputs,
     Scheme,
 )
-from app.assessment.adequacy import adequacy_category
-from app.assessment.engine import assess_case, case_view, evidence_by_finding
 
 __all__ = [
     "LABELS",

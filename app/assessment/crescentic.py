@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from app.assessment.case import CaseView, Draft, RuleContext, at_least, below_minimum, build, missing_findings, percent
+from app.assessment.case import (
+    CaseView,
+    Draft,
+    RuleContext,
+    at_least,
+    below_minimum,
+    build,
+    missing_findings,
+    percent,
+)
 from app.assessment.findings import CRESCENTS, Finding
 from app.assessment.schemas import Assessment, Computable, Scheme
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from app.assessment.case import CaseView, Draft, RuleContext, below_minimum, build, missing_findings, more_than
+from app.assessment.case import (
+    CaseView,
+    Draft,
+    RuleContext,
+    below_minimum,
+    build,
+    missing_findings,
+    more_than,
+)
 from app.assessment.findings import Finding
 from app.assessment.schemas import Assessment, Computable, Scheme
 

@@ -13,7 +13,7 @@ from app.assessment.case import (
     more_than,
 )
 from app.assessment.findings import Finding
-from app.assessment.schemas import Assessment, Computable, Scheme, Scalar
+from app.assessment.schemas import Assessment, Computable, Scalar, Scheme
 
 NEEDED = {
     "M": [Finding.mesangial_hypercellularity],

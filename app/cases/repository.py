@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-
 from typing import Any, Unpack
 
 from sqlalchemy import Select, and_, func, or_, select, update

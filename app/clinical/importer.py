@@ -43,7 +43,7 @@ def _int(s: str) -> int:
     return int(f)
 
 
-def _choice(enum: type[Sex] | type[ProteinUnit] | type[Haematuria]) -> Callable[[str], str]:
+def _choice(enum: type[Sex | ProteinUnit | Haematuria]) -> Callable[[str], str]:
     aliases = {"+-": "±", "negative": "-", "neg": "-", "g/gcr": "g/gCr", "g/d": "g/day", "f": "female", "m": "male"}
 
     def parse(s: str) -> str:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from app.deid import DeidError, deidentify as run_deidentify
+from app.deid import DeidError
+from app.deid import deidentify as run_deidentify
 
 
 @click.command("deidentify")

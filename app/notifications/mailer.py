@@ -80,5 +80,5 @@ def deliver_alert_emails(alert_ids: list[int]) -> None:
                 continue
             with session_scope() as s:
                 record_email_outcome(s, alert_id=alert_id, status="sent", error=None)
-        except Exception:  # noqa: BLE001 - the caller's commit already happened; never break it
+        except Exception:
             log.exception("alert %s: could not record the e-mail outcome", alert_id)

@@ -26,10 +26,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
-from app.config import get_settings
 from app.cases.state import set_case_state
+from app.config import get_settings
 from app.db.models import Case, CaseState, Slide, SlideStatus, Stain
-from app.errors import BadRequest, DomainError, PayloadTooLarge, UnsupportedMedia, Unprocessable
+from app.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMedia
 from app.slides import storage
 from app.slides.reader import SlideReader, SlideReadError
 

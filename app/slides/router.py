@@ -54,7 +54,7 @@ def delete_slide(slide_id: int, user: RequireAdmin, session: SessionDep) -> Resp
 @router.get("/{slide_id}/thumbnail.jpg", operation_id="getSlideThumbnail",
             response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
 def thumbnail(slide_id: int, user: CurrentUser, session: SessionDep, if_none_match: IfNoneMatch = None,
-              max: Annotated[int, Query(ge=16, le=2048)] = 512) -> Response:  # noqa: A002 - public query name
+              max: Annotated[int, Query(ge=16, le=2048)] = 512) -> Response:
     slide = service.get_slide(session, user=user, slide_id=slide_id)
     cached = _not_modified(service.etag_for(slide, "thumbnail", max), if_none_match)
     return cached or _image(service.thumbnail(slide, max_size=max), if_none_match)

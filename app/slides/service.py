@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import openslide
-
 from PIL import Image
 from sqlalchemy.orm import Session
 

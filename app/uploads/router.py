@@ -262,12 +262,12 @@ async def _complete(*, user: User, upload_id: str | None, case_id: int,
     try:
         return await run_in_threadpool(fn)
     except BaseException as exc:
-        uid, inst = user.id, user.institution_id
+        uid, inst, err = user.id, user.institution_id, exc
 
         def _record() -> None:
             with session_scope() as s:
                 service.record_rejection(s, user_id=uid, institution_id=inst, case_id=case_id,
-                                         upload_id=upload_id, exc=exc)
+                                         upload_id=upload_id, exc=err)
 
         if isinstance(exc, Exception):
             await run_in_threadpool(_record)

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from app.assessment import LABELS, Finding, FindingState, GlomerulusStatus, Thresholds, finding_state, glomerulus_status
+from app.assessment import (
+    LABELS,
+    Finding,
+    FindingState,
+    GlomerulusStatus,
+    Thresholds,
+    finding_state,
+    glomerulus_status,
+)
 
 TH = Thresholds(t_lo=0.3, t_hi=0.7)
 ALL = {f.value: TH for f in Finding}

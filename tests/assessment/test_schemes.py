@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from app.assessment import RULES_VERSION, AssessmentConfig, Computable, Finding, Scheme, Thresholds, assess_case
+from app.assessment import (
+    RULES_VERSION,
+    AssessmentConfig,
+    Computable,
+    Finding,
+    Scheme,
+    Thresholds,
+    assess_case,
+)
 from app.assessment.lupus import nih_score
 from tests.assessment.factories import THRESHOLDS, Builder, case
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import Person, DbUnderTest, login
+from tests.conftest import DbUnderTest, Person, login
 from tests.uploads.helpers import SLIDES, audit_actions, new_case, put_upload
 
 

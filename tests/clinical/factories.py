@@ -6,7 +6,7 @@ from typing import Any
 
 from app.assessment import Finding
 from app.db.base import utcnow
-from app.db.models import AnalysisJob, Case, Glomerulus, Institution, JobState, Slide
+from app.db.models import AnalysisJob, Case, Glomerulus, JobState, Slide
 from app.db.session import session_scope
 
 FINDINGS = [f.value for f in Finding]

@@ -102,7 +102,7 @@ def test_dicom_file_output_inside_its_series_folder_refused(tmp_path: Path) -> N
 
 def test_verification_catches_a_leak(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """If a format module lets an identifier through, verification refuses to publish the copy."""
-    import app.deid.tiff as tiff
+    from app.deid import tiff
 
     monkeypatch.setattr(tiff, "APERIO_KEEP", tiff.APERIO_KEEP | {"Filename"})
     src = make_svs(work / "JOHN_DOE_123.svs")  # the original file name is always searched for

@@ -18,11 +18,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+import tests.conftest as tc
 from app.audit.service import verify_chain
 from app.db.models import AnalysisJob, Case, JobState
 from app.db.session import session_scope
 from tests.alerts.smtp import Inbox, smtp_server
-import tests.conftest as tc
 from tests.conftest import REDIS_URL, REPO, Person, configure, login, make_user
 from tests.reports.factories import add_ai_results, glomeruli, make_case
 from tests.reports.test_reports import CONCORDANT, DISCORDANT, write_report

@@ -17,6 +17,7 @@ from tests.conftest import Person, login, make_user, set_blinded_read
 from tests.integration.conftest import Stack, wait_for
 from tests.worker import fake_pipeline
 
+
 def reading_user(email: str, **kw: str) -> Person:
     """A pathologist whose institution has the blinded first read off: these flows read the AI results
     before any report exists (the blinded read itself is tested in tests/reports)."""

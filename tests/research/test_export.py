@@ -54,7 +54,7 @@ def test_site_admin_exports_own_institution_deidentified(app_client: TestClient,
     for leak in (b"H1-SECRET-1", b"H2-SECRET", b"Tanaka", b"Chiyoda", b"Suzuki", b"2025-03-01"):
         assert leak not in blob, leak
     fups = _rows(zf, "followups.csv")
-    assert fups[0]["days_after_biopsy"] == str((184))
+    assert fups[0]["days_after_biopsy"] == str(184)
     assess = _rows(zf, "assessments.csv")
     assert assess[0]["n_assessable"] == "10" and assess[0]["pct_global_sclerosis"] == "20.0"
     # From the stored case assessment: its rules version, Oxford with C, the slide behind it.

@@ -58,7 +58,7 @@ NETWORK_WRITES: dict[tuple[str, str], str] = {
 }
 
 
-def network_admin_may(ep: "Endpoint") -> bool:
+def network_admin_may(ep: Endpoint) -> bool:
     """Whether a network admin may act on the other institution's objects through ``ep``."""
     if ep.key in NETWORK_WRITES:
         return True

@@ -19,8 +19,8 @@ from sqlalchemy import BigInteger, Boolean, Date, DateTime, Float, Integer, Stri
 from sqlalchemy.orm import Session
 from sqlalchemy.types import JSON, TypeDecorator
 
-from app.auth.service import get_or_create_institution, issue_token
 from app.auth.security import hash_password
+from app.auth.service import get_or_create_institution, issue_token
 from app.config import get_settings
 from app.db import models as m
 from app.db.base import utcnow

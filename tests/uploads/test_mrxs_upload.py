@@ -3,7 +3,6 @@ that serves tiles and has no label or macro; one the de-identification cannot cl
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from fastapi.testclient import TestClient

@@ -14,7 +14,7 @@ from app.db.base import utcnow
 from app.db.models import AnalysisJob, AuditEvent, Case, Glomerulus
 from app.db.session import session_scope
 from tests.analysis.factories import SlideRef, make_slide
-from tests.conftest import Person, DbUnderTest, configure, make_user
+from tests.conftest import DbUnderTest, Person, configure, make_user
 from tests.worker import fake_pipeline
 from worker import jobs
 
