@@ -505,6 +505,7 @@ def test_2_second_reader_resolves_the_alert(served: tuple[str, Path], browser) -
     expect(page.get_by_role("tab", name="Comparison")).to_have_attribute("aria-selected", "true")
     panel = page.get_by_test_id("alert-panel")
     expect(panel).to_have_attribute("data-state", "open")
+    expect(page.get_by_test_id("case-alert")).to_contain_text("Second reader: Dr. Second")
     panel.get_by_test_id("acknowledge").click()
     expect(panel).to_have_attribute("data-state", "acknowledged")
     expect(bell.locator(".bell-count")).to_have_count(0)  # acting on the alert answers its notification

@@ -309,6 +309,11 @@ export function CasePage() {
         <Link to="/" className="back" title={t("case.back")}>←</Link>
         <h1 className="mono">{c.number}</h1>
         <StateChip state={c.state} />
+        {c.open_alert ? (
+          <span className="chip tone-warn" data-testid="case-alert" title={t("alert.title")}>
+            {t("case.secondReader", { name: c.open_alert.assignee_name ?? t("worklist.unassigned") })} · {t(`alertState.${c.open_alert.state}`, { defaultValue: c.open_alert.state })}
+          </span>
+        ) : null}
         <div className="stain-tabs" role="tablist" aria-label={t("case.slides")}>
           {slides.map((s) => (
             <button key={s.id} role="tab" aria-selected={s.id === slideId} className={s.id === slideId ? "active" : ""} onClick={() => { setParam("slide", String(s.id)); setSelectedId(null); }} title={s.display_name}>
@@ -343,7 +348,10 @@ export function CasePage() {
               />
               <div className="viewer-footer">
                 {items.length ? <Legend counts={counts} enabled={enabled} toggle={toggle} overlayVisible={overlayVisible} toggleOverlay={() => setOverlayVisible((v) => !v)} /> : <span />}
-                <span className="viewer-keys muted small">{t("viewer.keys")}</span>
+                <span className="viewer-footer-right">
+                  {items.length ? <ModelCaveat model="glom_classifier" /> : null}
+                  <span className="viewer-keys muted small">{t("viewer.keys")}</span>
+                </span>
               </div>
             </>
           ) : (

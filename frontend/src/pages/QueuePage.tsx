@@ -5,6 +5,7 @@ import { Link } from "react-router";
 import { useFeature } from "../api/features";
 import { alertsApi, type AlertOut } from "../api/planned";
 import { ResolveForm, markAlertNotificationsRead } from "../alerts/AlertPanel";
+import { ModelCaveat } from "../models/ModelCaveat";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { Loading, NotAvailable } from "../components/NotAvailable";
 import { formatDateTime } from "../lib/format";
@@ -52,7 +53,7 @@ export function QueuePage() {
   const rows = [...(alerts.data ?? [])].sort((a, b) => a.created_at.localeCompare(b.created_at));
   return (
     <div className="page">
-      <div className="toolbar"><h1>{t("queue.title")}</h1></div>
+      <div className="toolbar"><h1>{t("queue.title")}</h1><div className="spacer" /><span className="muted small">{t("queue.aiNote")}</span><ModelCaveat model="glom_classifier" /></div>
       {available === false ? (
         <NotAvailable what={t("queue.title")} note={t("queue.unavailable")} />
       ) : alerts.isLoading || available === undefined ? (
