@@ -8,7 +8,7 @@ import { FINDINGS } from "../api/types";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { Loading, NotAvailable } from "../components/NotAvailable";
 import { formatDateTime } from "../lib/format";
-import { formatValue } from "./casePanels";
+import { formatFieldValue } from "./casePanels";
 import { ConfusionHeatmap, TrendChart, type Series } from "../admin/charts";
 import { SettingsView } from "../admin/SettingsView";
 import { ModelCaveat } from "../models/ModelCaveat";
@@ -69,8 +69,8 @@ function Discrepancies() {
                 <td>{d.pathologist_email}</td>
                 <td>{t(`report.field.${d.field}`, { defaultValue: d.field })}{d.reliable ? "" : ` (${t("admin.unreliable")})`}</td>
                 <td><span className={`badge ${d.severity}`}>{t(`severity.${d.severity}`, { defaultValue: d.severity })}</span></td>
-                <td className="mono">{formatValue(d.pathologist_value, t("report.notAssessed"))}</td>
-                <td className="mono">{formatValue(d.ai_value, t("report.notAssessed"))}</td>
+                <td className="mono">{formatFieldValue(d.field, d.pathologist_value, t, t("report.notAssessed"))}</td>
+                <td className="mono">{formatFieldValue(d.field, d.ai_value, t, t("report.notAssessed"))}</td>
                 <td>{t(`alertState.${d.state}`, { defaultValue: d.state })}{d.resolution_reason ? ` · ${t(`resolution.${d.resolution_reason}`, { defaultValue: d.resolution_reason })}` : ""}</td>
               </tr>
             ))}

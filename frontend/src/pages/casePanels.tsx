@@ -5,6 +5,13 @@ import type { AssessmentOut, ComparisonOut } from "../api/planned";
 import { ModelCaveat } from "../models/ModelCaveat";
 export { ReportPanel } from "../report/ReportPanel";
 
+/** A field's value for display: categorical values in the UI language, numbers and scores as they are. */
+export function formatFieldValue(field: string, v: unknown, t: (k: string, o?: Record<string, unknown>) => string, notAssessed: string): string {
+  if (typeof v === "string" && field === "adequacy") return t(`adequacy.${v}`, { defaultValue: v });
+  if (typeof v === "string" && field === "berden") return t(`report.option.${v}`, { defaultValue: v });
+  return formatValue(v, notAssessed);
+}
+
 export function formatValue(v: unknown, notAssessed: string): string {
   if (v === null || v === undefined || v === "") return notAssessed;
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(1);
@@ -27,7 +34,7 @@ export function AssessmentView({ assessment }: { assessment: AssessmentOut }) {
           return (
             <tr key={scheme} className={`computable-${computable}`}>
               <th>{t(`scheme.${scheme}`, { defaultValue: scheme })}</th>
-              <td className="mono">{formatValue(r["value"], notAssessed)}</td>
+              <td className="mono">{formatFieldValue(scheme, r["value"], t, notAssessed)}</td>
               <td className="small muted">
                 {computable && computable !== "full" ? <span className={`chip ${computable === "no" ? "tone-neutral" : "tone-warn"}`}>{t(`computable.${computable}`, { defaultValue: computable })}</span> : null}
                 {missing.length ? ` ${t("ai.missing", { what: missing.join(", ") })}` : ""}
@@ -74,8 +81,8 @@ export function ComparisonView({ comparison, onEvidence }: { comparison: Compari
                 {r.d ? <span className={`badge ${r.d.severity}`}>{t(`severity.${r.d.severity}`, { defaultValue: r.d.severity })}</span> : null}
                 {r.d?.reason ? <div className="small muted">{r.d.reason}</div> : null}
               </td>
-              <td className="mono">{formatValue(r.path, notAssessed)}</td>
-              <td className="mono">{formatValue(r.ai, notAssessed)}</td>
+              <td className="mono">{formatFieldValue(r.field, r.path, t, notAssessed)}</td>
+              <td className="mono">{formatFieldValue(r.field, r.ai, t, notAssessed)}</td>
               <td>{r.d && r.d.evidence_glomerulus_ids.length ? <button type="button" className="btn small" onClick={() => onEvidence(r.d!.evidence_glomerulus_ids)}>{t("comparison.showEvidence", { count: r.d.evidence_glomerulus_ids.length })}</button> : null}</td>
             </tr>
           ))}
