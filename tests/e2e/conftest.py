@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,8 +13,8 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome: Any = yield
     rep = outcome.get_result()
     if rep.when != "call" or not rep.failed:
         return
@@ -24,5 +26,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         for j, page in enumerate(ctx.pages):
             try:
                 page.screenshot(path=str(SHOTS / f"FAILED-{item.name}-{i}-{j}.png"))
-            except Exception:  # noqa: BLE001 - best effort while reporting a failure
-                pass
+            except Exception as exc:  # noqa: BLE001 - best effort while reporting a failure
+                logging.getLogger(__name__).warning("no failure screenshot: %s", exc)
