@@ -9,6 +9,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The shipped ONNX models and their cards (one definition; the pipeline, assessment and API read it).
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
 PLACEHOLDER_SECRETS = {"", "changethis", "change-me", "dev-insecure-secret", "secret"}
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -69,7 +68,7 @@ class ModelCardInfo:
     synthetic_only: set[str] = field(default_factory=set)
 
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+from app.config import MODELS_DIR
 
 
 def _shipped_card(name: str, version: str) -> dict[str, Any] | None:

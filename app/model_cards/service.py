@@ -9,14 +9,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import models
 from app.assessment import LABELS, Finding
 from app.errors import NotFound
 from app.model_cards.schemas import ModelCardDetail, ModelCardList, ModelCardOut, ModelClass, ModelFile
 
 log = logging.getLogger(__name__)
 
-MODELS_DIR = Path(models.__file__).resolve().parent
+from app.config import MODELS_DIR
 
 
 @lru_cache(maxsize=32)

@@ -18,7 +18,7 @@ GLOMCHECK = [str(Path(sys.executable).parent / "glomcheck")]
 
 
 def test_defaults_need_no_server(tmp_path: Path) -> None:
-    s = Settings(var_dir=tmp_path)
+    s = Settings(var_dir=tmp_path, database_url=None, broker_url=None, storage_dir=None)  # env ignored
     assert s.db_url == f"sqlite:///{tmp_path.resolve() / 'glomcheck.db'}"
     assert s.uses_embedded_broker and s.effective_broker_url.startswith("sqla+sqlite:///")
     assert s.storage == (tmp_path / "storage").resolve()

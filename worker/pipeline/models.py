@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+from app.config import MODELS_DIR as MODELS_DIR  # re-exported for the CLIs and tests
+
 DETECTOR = "glom_detector"
 CLASSIFIER = "glom_classifier"
 
