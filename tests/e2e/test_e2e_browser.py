@@ -482,7 +482,7 @@ def test_2_second_reader_resolves_the_alert(served: tuple[str, Path], browser) -
     from playwright.sync_api import expect
 
     if not MODELS_PRESENT:
-        pytest.skip("no trained models in this checkout: no real comparison, so no alert (test_1 checks the failure path)")
+        pytest.fail("the trained models (models/glom_detector, models/glom_classifier) are missing: no real comparison, no alert")
     assert FLOW.get("case_number"), "test_1 did not get as far as signing"
     server, _ = served
     case_number = str(FLOW["case_number"])
