@@ -23,12 +23,20 @@ def train() -> None:
 @click.option("--per-slide", type=int, default=120, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True)
-def detector(slides: tuple[Path, ...], out: Path, steps: int, batch: int, per_slide: int, seed: int, threads: int) -> None:
+@click.option("--fields", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Real fields (images/ + masks/) whose fixed 'train' half is added to training.")
+@click.option("--field-mpp", type=float, default=0.5, show_default=True)
+@click.option("--per-field", type=int, default=60, show_default=True, help="Patches per real field and scale.")
+@click.option("--real-batch", type=int, default=6, show_default=True, help="Real-field patches added to each batch.")
+@click.option("--exclude-field", multiple=True, help="Field file name left out of training (repeatable).")
+def detector(slides: tuple[Path, ...], out: Path, steps: int, batch: int, per_slide: int, seed: int, threads: int,
+             fields: Path | None, field_mpp: float, per_field: int, real_batch: int, exclude_field: tuple[str, ...]) -> None:
     """Train the detector on SLIDES (files or folders; each slide with a same-named QuPath .geojson)."""
     from models.training.detector import train_detector
 
     train_detector(list(slides), out, steps=steps, batch=batch, per_slide=per_slide, seed=seed, threads=threads,
-                   log=click.echo)
+                   fields=fields, field_mpp=field_mpp, per_field=per_field, real_batch=real_batch,
+                   exclude_fields=exclude_field, log=click.echo)
 
 
 @train.command()
@@ -66,15 +74,17 @@ train.add_command(_proteinuria)
               help="Held-out slides (with .geojson) for the detector's figures.")
 @click.option("--fields", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Real fields (images/ + masks/) to check the detector in real tissue.")
+@click.option("--fields-split", type=click.Choice(["all", "train", "heldout"]), default="all", show_default=True,
+              help="Half of --fields to score (a detector trained on the 'train' half must be scored on 'heldout').")
 @click.option("--models-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None)
-def card(val_slides: tuple[Path, ...], fields: Path | None, models_dir: Path | None) -> None:
+def card(val_slides: tuple[Path, ...], fields: Path | None, fields_split: str, models_dir: Path | None) -> None:
     """Measure the shipped ONNX detector on held-out data, store the figures in its card, render both CARD.md."""
     import json
 
     from models.training.report import detector_metrics, render_card_md, update_detector_card
     from worker.pipeline.models import CLASSIFIER, DETECTOR, MODELS_DIR
 
-    m = detector_metrics(list(val_slides), fields, models_dir=models_dir, log=click.echo)
+    m = detector_metrics(list(val_slides), fields, models_dir=models_dir, fields_split=fields_split, log=click.echo)
     update_detector_card(m, models_dir)
     base = models_dir or MODELS_DIR
     render_card_md(base / DETECTOR)

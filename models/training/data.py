@@ -219,3 +219,59 @@ def place_crop(
                     ((pad_t, pad_b), (pad_l, pad_r), (0, 0)), mode="symmetric")
     cy0, cx0 = max(0, -py0), max(0, -px0)
     return np.ascontiguousarray(canvas[cy0 : cy0 + size, cx0 : cx0 + size])
+
+
+def field_patches(
+    images: list[Path],
+    masks_dir: Path,
+    *,
+    field_mpp: float,
+    mpp: float,
+    patch: int,
+    out_stride: int,
+    per_field: int,
+    rng: np.random.Generator,
+    scales: tuple[float, ...] = (0.9, 1.0, 1.1),
+    dont_care_margin_um: float = 16.0,
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
+    """Patches, masks and loss weights from real fields with binary glomerulus masks (PNG, red/white on black).
+
+    Each field is resampled to `mpp` (times a small scale jitter, because the fields' µm/px is only
+    inferred from the scanner). Mask components touching the field edge are glomeruli cut by the
+    tile: their pixels plus a `dont_care_margin_um` ring get loss weight 0 (neither glomerulus nor
+    background), as in evaluation. Returns (N, patch, patch, 3), (N, p/s, p/s) targets, (N, p/s, p/s) weights.
+    """
+    from scipy import ndimage
+
+    imgs: list[NDArray[np.uint8]] = []
+    ys: list[NDArray[np.uint8]] = []
+    ws: list[NDArray[np.uint8]] = []
+    for img_path in images:
+        rgb = Image.open(img_path).convert("RGB")
+        m = np.asarray(Image.open(masks_dir / img_path.name).convert("RGB"))
+        fg = m[..., 0] > 128  # red (255,0,0) or white on black
+        lab, n = ndimage.label(fg)
+        dc = np.zeros_like(fg)
+        for i in range(1, n + 1):
+            comp = lab == i
+            ys_, xs_ = np.nonzero(comp)
+            if ys_.min() == 0 or xs_.min() == 0 or ys_.max() == fg.shape[0] - 1 or xs_.max() == fg.shape[1] - 1:
+                dc |= comp
+        r = max(1, round(dont_care_margin_um / field_mpp))
+        dc = ndimage.binary_dilation(dc, iterations=r)
+        for sc in scales:
+            side = round(rgb.width * field_mpp / mpp * sc / out_stride) * out_stride
+            if side < patch:
+                continue
+            a = np.asarray(rgb.resize((side, side), Image.Resampling.BILINEAR))
+            so = side // out_stride
+            fo = np.asarray(Image.fromarray(fg.astype(np.uint8) * 255).resize((so, so), Image.Resampling.BILINEAR)) >= 128
+            do = np.asarray(Image.fromarray(dc.astype(np.uint8) * 255).resize((so, so), Image.Resampling.BILINEAR)) > 0
+            po = patch // out_stride
+            for _ in range(per_field):
+                x = int(rng.integers(0, side - patch + 1)) // out_stride * out_stride
+                y = int(rng.integers(0, side - patch + 1)) // out_stride * out_stride
+                imgs.append(a[y : y + patch, x : x + patch])
+                ys.append(fo[y // out_stride : y // out_stride + po, x // out_stride : x // out_stride + po].astype(np.uint8))
+                ws.append((~do[y // out_stride : y // out_stride + po, x // out_stride : x // out_stride + po]).astype(np.uint8))
+    return np.stack(imgs), np.stack(ys), np.stack(ws)

@@ -20,7 +20,7 @@ from models.training.common import (
     torch_ort_max_diff,
     write_card,
 )
-from models.training.data import detector_patches, find_slides
+from models.training.data import detector_patches, field_patches, find_slides
 from models.training.nets import TinyUNet
 
 DET_MPP = 2.0  # µm/px of the detector input
@@ -28,7 +28,7 @@ OUT_STRIDE = 2  # output map is 1/2 of the input: 4 µm/px
 TILE = 512  # inference tile, input px (1024 µm)
 STRIDE = 384  # inference stride, input px (256 µm overlap ≥ the largest glomerulus)
 TRIM = 32  # output px discarded at each inner tile border when stitching (128 µm)
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 
 
 def train_detector(
@@ -41,6 +41,12 @@ def train_detector(
     per_slide: int = 120,
     seed: int = 0,
     threads: int = 2,
+    fields: Path | None = None,
+    fields_split: str = "train",
+    field_mpp: float = 0.5,
+    per_field: int = 60,
+    real_batch: int = 6,
+    exclude_fields: tuple[str, ...] = (),
     log: Any = print,
 ) -> dict[str, Any]:
     """Train, export `out_dir/model.onnx` and write a card (metrics added by evaluation later).
@@ -54,6 +60,12 @@ def train_detector(
         per_slide: patches sampled per slide.
         seed: RNG seed.
         threads: torch CPU threads.
+        fields: optional folder of real fields (images/ + masks/, e.g. shared/data/fields/aidpath-pas);
+            only the fixed `fields_split` half (worker.evaluation.fields.field_split) is used, never "heldout".
+        field_mpp: µm/px of the field images.
+        per_field: patches sampled per field and scale.
+        real_batch: real-field patches added to each step's batch.
+        exclude_fields: field file names left out (e.g. one with a known annotation gap).
     """
     setup_torch(threads, seed)
     pairs = find_slides(slides)
@@ -64,6 +76,19 @@ def train_detector(
     X, Y = detector_patches(pairs, mpp=DET_MPP, patch=patch, out_stride=OUT_STRIDE, per_slide=per_slide, rng=rng)
     log(f"patches: {X.shape[0]} from {len(pairs)} slides in {time.perf_counter() - t0:.1f}s; "
         f"foreground {Y.mean():.3f}")
+    real_names: list[str] = []
+    XR = YR = WR = None
+    if fields is not None:
+        from worker.evaluation.fields import field_split
+
+        if fields_split == "heldout":
+            raise ValueError("never train on the held-out fields")
+        imgs = [p for p in field_split(fields, fields_split) if p.name not in exclude_fields]
+        real_names = [p.name for p in imgs]
+        XR, YR, WR = field_patches(imgs, fields / "masks", field_mpp=field_mpp, mpp=DET_MPP, patch=patch,
+                                   out_stride=OUT_STRIDE, per_field=per_field, rng=rng)
+        log(f"real field patches: {XR.shape[0]} from {len(imgs)} fields ({fields_split} half): {', '.join(real_names)}; "
+            f"foreground {YR.mean():.3f}, don't-care {1 - WR.mean():.3f}")
     model = TinyUNet()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.15)
@@ -73,15 +98,21 @@ def train_detector(
     t0 = time.perf_counter()
     for step in range(steps):
         idx = rng.integers(0, n, batch)
-        x = to_tensor(X[idx])
-        y = torch.from_numpy(Y[idx]).float().unsqueeze(1)
-        x, y2 = augment(x, y, gen)
-        assert y2 is not None
+        xb, yb, wb = X[idx], Y[idx], np.ones_like(Y[idx])
+        if XR is not None and YR is not None and WR is not None and real_batch > 0:
+            jdx = rng.integers(0, XR.shape[0], real_batch)
+            xb, yb, wb = (np.concatenate([xb, XR[jdx]]), np.concatenate([yb, YR[jdx]]), np.concatenate([wb, WR[jdx]]))
+        x = to_tensor(xb)
+        yw = torch.from_numpy(np.stack([yb, wb], axis=1)).float()
+        x, yw2 = augment(x, yw, gen)
+        assert yw2 is not None
+        y2, w2 = yw2[:, :1], yw2[:, 1:]
         logits = model(x)
-        p = torch.sigmoid(logits)
+        p = torch.sigmoid(logits) * w2
         inter = (p * y2).sum()
-        dice = 1 - (2 * inter + 1) / (p.sum() + y2.sum() + 1)
-        loss = F.binary_cross_entropy_with_logits(logits, y2) + dice
+        dice = 1 - (2 * inter + 1) / (p.sum() + (y2 * w2).sum() + 1)
+        bce = F.binary_cross_entropy_with_logits(logits, y2, weight=w2, reduction="sum") / w2.sum().clamp(min=1)
+        loss = bce + dice
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -93,7 +124,12 @@ def train_detector(
     example = to_tensor(X[:2, :192, :192])
     export_onnx(model, example, out_dir / "model.onnx", spatial_dynamic=True)
     diff = torch_ort_max_diff(model, out_dir / "model.onnx", example)
-    card = detector_card(train_slides=[p.name for p, _ in pairs], n_patches=int(n), steps=steps, torch_ort_max_abs_diff=diff)
+    card = detector_card(train_slides=[p.name for p, _ in pairs], n_patches=int(n), steps=steps, batch=batch,
+                         patch=patch, per_slide=per_slide, seed=seed, torch_ort_max_abs_diff=diff,
+                         real_fields=({"folder": fields.name, "split": fields_split, "fields": real_names,
+                                       "field_mpp_assumed": field_mpp, "per_field_per_scale": per_field,
+                                       "scales": [0.9, 1.0, 1.1], "real_batch": real_batch,
+                                       "edge_cut": "don't care (loss weight 0, +16 µm ring)"} if fields else None))
     write_card(out_dir, card)
     log(f"exported {out_dir / 'model.onnx'}; torch vs ORT max |diff| {diff:.2e}")
     return card
@@ -132,6 +168,15 @@ def detector_card(**training: Any) -> dict[str, Any]:
              "source": "Weishaupt et al. 2025, Comput Biol Med 196:110719 (patologiivest/GlobalGlomerulosclerosisClustering), "
                        "cut from AIDPATH WSIs of Bueno et al. 2020, Data in Brief 29:105314, doi:10.17632/k7nvtgn2x6.3",
              "licence": "CC BY-NC-SA 4.0 (crops); CC BY 4.0 (AIDPATH)"},
+            *([{"what": f"real PAS fields with glomerulus masks, AIDPATH, fixed 'train' half "
+                        f"({len(training['real_fields']['fields'])} fields: {', '.join(training['real_fields']['fields'])}; "
+                        "sorted names, first half; the 'heldout' half was never trained on), resampled to 2 µm/px, "
+                        "glomeruli cut by the field edge masked out of the loss",
+                "source": "Bueno, Gonzalez-Lopez, Garcia-Rojo, Laurinavicius, Deniz: AIDPATH data of Bueno et al. 2020, "
+                          "Data in Brief 29:105314, Mendeley Data doi:10.17632/k7nvtgn2x6.3; 1024² tiles from the mini_test "
+                          "folder of sarah-antillia/TensorFlow-FlexUNet-Tiled-Image-Segmentation-Glomeruli (Apache-2.0), "
+                          "from the Kaggle 'Glomeruli (HuBMAP external) 1024x1024' tiling",
+                "licence": "CC BY 4.0 (attribution as in source)"}] if training.get("real_fields") else []),
         ],
         "licence": "CC BY-NC-SA 4.0 (inherited from the real crops used in training): research use only, no commercial use",
         "metrics": {},

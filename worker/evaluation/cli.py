@@ -24,23 +24,26 @@ def _classifier_thresholds(models_dir: Path | None) -> dict[str, Any]:
 @click.option("--fields", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Instead: score the detector on real fields (images/ + masks/, e.g. shared/data/fields/aidpath-pas).")
 @click.option("--field-mpp", type=float, default=0.5, show_default=True, help="µm/px of the --fields images.")
+@click.option("--split", type=click.Choice(["all", "train", "heldout"]), default="all", show_default=True,
+              help="Fixed half of --fields (sorted names; first half = train, second = heldout).")
 @click.option("--models-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None)
-def evaluate(pred: Path | None, truth: Path | None, fields: Path | None, field_mpp: float, models_dir: Path | None) -> None:
+def evaluate(pred: Path | None, truth: Path | None, fields: Path | None, field_mpp: float, split: str,
+             models_dir: Path | None) -> None:
     """Detection P/R/F1 at IoU ≥ 0.5 and per-finding AUC/F1 of PRED.json (from `analyze --json`) vs TRUTH.geojson."""
     if fields is not None:
         from worker.evaluation.fields import evaluate_fields
         from worker.pipeline.models import DETECTOR, load_model
 
         det = load_model(DETECTOR, models_dir=models_dir)
-        r = evaluate_fields(fields, det, field_mpp=field_mpp)
+        r = evaluate_fields(fields, det, field_mpp=field_mpp, split=split)
         for row in r["per_field"]:
             click.echo(f"{row['field']:>12}  truth {row['n_truth']}  pred {row['n_pred']}  "
                        f"tp {row['tp']} fp {row['fp']} fn {row['fn']}")
-        click.echo(f"fields: {r['fields']}  precision {r['precision']:.3f}  recall {r['recall']:.3f}  F1 {r['f1']:.3f} "
+        click.echo(f"fields ({split}): {r['fields']}  precision {r['precision']:.3f}  recall {r['recall']:.3f}  F1 {r['f1']:.3f} "
                    f"(edge-cut glomeruli = don't care: {r['dont_care']})")
         click.echo(json.dumps({"task": "detection_fields", "precision": r["precision"], "recall": r["recall"],
                                "f1": r["f1"], "tp": r["tp"], "fp": r["fp"], "fn": r["fn"],
-                               "detector": det.describe()["version"]}))
+                               "split": split, "fields": r["fields"], "detector": det.describe()["version"]}))
         return
     if pred is None or truth is None:
         raise click.UsageError("give PRED.json and TRUTH.geojson, or --fields DIR")

@@ -22,6 +22,27 @@ from worker.pipeline.instances import extract_instances
 from worker.pipeline.models import LoadedModel
 
 FIELD_MPP = 0.5  # µm/px stated by the data README (inferred from the 20× scanner, not in the files)
+SPLITS = ("all", "train", "heldout")
+
+
+def field_split(root: Path, split: str = "all") -> list[Path]:
+    """Field images of one fixed, deterministic half of a fields folder.
+
+    Names are sorted; the first half ("train") may be used to train the detector, the second half
+    ("heldout") never is. Contiguous halves rather than even/odd: consecutive AIDPATH tile numbers
+    are neighbouring tiles that share glomeruli cut by their common edge, so even/odd would put the
+    two halves of one glomerulus on both sides of the split. For aidpath-pas (24 fields):
+    train = 10003 … 10165, heldout = 10169 … 10224.
+    """
+    names = sorted((root / "images").glob("*.png"))
+    half = (len(names) + 1) // 2
+    if split == "all":
+        return names
+    if split == "train":
+        return names[:half]
+    if split == "heldout":
+        return names[half:]
+    raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
 
 
 def _truth_from_mask(mask_path: Path, min_area: int = 500) -> list[Truth]:
@@ -42,14 +63,14 @@ def _truth_from_mask(mask_path: Path, min_area: int = 500) -> list[Truth]:
     return out
 
 
-def evaluate_fields(root: Path, det: LoadedModel, *, field_mpp: float = FIELD_MPP) -> dict[str, Any]:
-    """Run the detector on every field and score it; polygons compared in field pixels."""
+def evaluate_fields(root: Path, det: LoadedModel, *, field_mpp: float = FIELD_MPP, split: str = "all") -> dict[str, Any]:
+    """Run the detector on every field of `split` (see `field_split`) and score it; polygons compared in field pixels."""
     mpp = float(det.card["input"]["mpp"])
     ostride = int(det.card["output"]["stride"])
     pp = det.card.get("postprocess", {})
     per: list[dict[str, Any]] = []
     tot = {"tp": 0, "fp": 0, "fn": 0, "duplicates": 0, "dont_care": 0}
-    for img_path in sorted((root / "images").glob("*.png")):
+    for img_path in field_split(root, split):
         img = Image.open(img_path).convert("RGB")
         n = round(img.width * field_mpp / mpp)
         n16 = max(16, n // 16 * 16)
@@ -72,7 +93,7 @@ def evaluate_fields(root: Path, det: LoadedModel, *, field_mpp: float = FIELD_MP
     rec = tot["tp"] / (tot["tp"] + tot["fn"]) if tot["tp"] + tot["fn"] else 0.0
     f = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
     return {"fields": len(per), **tot, "precision": round(prec, 4), "recall": round(rec, 4), "f1": round(f, 4),
-            "field_mpp_assumed": field_mpp, "per_field": per}
+            "field_mpp_assumed": field_mpp, "split": split, "per_field": per}
 
 
 def dumps_line(d: dict[str, Any]) -> str:
