@@ -38,6 +38,13 @@ def event_hash(
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def hash_of(ev: AuditEvent) -> str:
+    """The hash an event must carry, from its stored fields (used when writing and when verifying)."""
+    return event_hash(prev_hash=ev.prev_hash, ts=ev.ts, institution_id=ev.institution_id,
+                      actor_user_id=ev.actor_user_id, action=ev.action, object_type=ev.object_type,
+                      object_id=ev.object_id, details=ev.details)
+
+
 def record(
     session: Session,
     action: str,
@@ -72,17 +79,8 @@ def record(
         object_id=oid,
         details=det,
         prev_hash=prev,
-        hash=event_hash(
-            prev_hash=prev,
-            ts=ts,
-            institution_id=institution_id,
-            actor_user_id=actor_user_id,
-            action=action,
-            object_type=object_type,
-            object_id=oid,
-            details=det,
-        ),
     )
+    ev.hash = hash_of(ev)
     session.add(ev)
     session.flush()
     return ev
@@ -104,17 +102,7 @@ def verify_chain(session: Session) -> ChainReport:
         n += 1
         if ev.prev_hash != prev:
             return ChainReport(False, n, ev.id, "previous hash does not match: an event was deleted or reordered")
-        expect = event_hash(
-            prev_hash=ev.prev_hash,
-            ts=ev.ts,
-            institution_id=ev.institution_id,
-            actor_user_id=ev.actor_user_id,
-            action=ev.action,
-            object_type=ev.object_type,
-            object_id=ev.object_id,
-            details=ev.details,
-        )
-        if expect != ev.hash:
+        if hash_of(ev) != ev.hash:
             return ChainReport(False, n, ev.id, "content does not match its hash: the event was changed")
         prev = ev.hash
     return ChainReport(True, n)

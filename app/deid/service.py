@@ -23,6 +23,7 @@ from app.deid.errors import DeidError
 from app.deid.tiff import deidentify_tiff
 from app.deid.tiffio import parse
 from app.deid.verify import scan_raw, verify_slide
+from app.slides.storage import fsync_dir
 
 TIFF_VENDORS = {"aperio": "aperio-svs", "hamamatsu": "hamamatsu-ndpi", "generic-tiff": "generic-tiff"}
 VENDOR_OF = {fmt: vendor for vendor, fmt in TIFF_VENDORS.items()}
@@ -93,14 +94,6 @@ def _temp_sibling(dst: Path, *, directory: bool) -> Iterator[Path]:
             tmp.unlink()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _tiff_metadata_text(path: Path) -> list[str]:
     """Every text-like tag value in the output, for the needle search."""
     with path.open("rb") as f:
@@ -161,7 +154,7 @@ def deidentify(src: Path, dst: Path, *, pseudonym: str) -> Certificate:
             checks=checks,
         )
         os.replace(tmp, dst)
-        _fsync_dir(dst.parent)
+        fsync_dir(dst.parent)
     return cert
 
 
@@ -190,5 +183,5 @@ def _deidentify_dicom(src_dir: Path, dst: Path, pseudonym: str) -> Certificate:
             checks=checks,
         )
         os.replace(tmp, dst)
-        _fsync_dir(dst.parent)
+        fsync_dir(dst.parent)
     return cert
