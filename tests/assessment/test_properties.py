@@ -130,3 +130,14 @@ def test_counts_are_consistent(records: list[GlomerulusRecord]) -> None:
     assert i.n_assessable + i.n_not_assessable == i.n_glomeruli
     assert i.n_normal + i.n_indeterminate <= i.n_assessable
     assert all(0 <= c <= i.n_assessable - i.n_normal - i.n_indeterminate for c in i.counts_by_finding.values())
+
+
+@settings(max_examples=150, deadline=None)
+@given(glomeruli())
+def test_a_report_that_repeats_the_ai_compares_empty(records: list[GlomerulusRecord]) -> None:
+    """DOMAIN.md §5: the comparison of the AI's own values with the AI is empty, for any case."""
+    from app.discrepancies import compare, report_from_ai
+
+    ai = run(records)
+    reliable = {f.value: True for f in Finding}
+    assert compare(report_from_ai(ai), ai, {}, reliable) == []
