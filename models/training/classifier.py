@@ -33,7 +33,7 @@ from worker.evaluation.metrics import choose_thresholds, finding_metrics, sigmoi
 
 CLS_MPP = 2.0  # µm/px of classifier crops
 CROP = 128  # crop edge, px (256 µm: the largest glomeruli fit with a rim of context)
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 
 # Published inter-observer agreement, for the reliability gate of DOMAIN.md §2. Approximate values
 # recalled from the cited literature and NOT verified here: an institution must confirm them.
@@ -92,6 +92,7 @@ def train_classifier(
     seed: int = 0,
     threads: int = 2,
     export: bool = True,
+    strong_stain: str = "off",
     log: Any = print,
 ) -> dict[str, Any]:
     """Train, choose per-finding thresholds on held-out data, export ONNX and write the card.
@@ -144,14 +145,14 @@ def train_classifier(
             si = [i - n_real for i in idx if i >= n_real]
             parts_x, parts_y = [], []
             if ri:
-                parts_x.append(_real_batch([tr_imgs[i] for i in ri], rng, train=True))
+                xr = to_tensor(_real_batch([tr_imgs[i] for i in ri], rng, train=True))
+                parts_x.append(augment(xr, None, gen, strong=strong_stain in ("all", "real"))[0])
                 parts_y.append(tr_y_real[ri])
             if si:
-                parts_x.append(Xs[si])
+                parts_x.append(augment(to_tensor(Xs[si]), None, gen, strong=strong_stain == "all")[0])
                 parts_y.append(Ys[si])
-            x = to_tensor(np.concatenate(parts_x))
+            x = torch.cat(parts_x)
             y = torch.from_numpy(np.concatenate(parts_y))
-            x, _ = augment(x, None, gen)
             logits = model(x)
             known = ~torch.isnan(y)
             loss = F.binary_cross_entropy_with_logits(logits[known], y[known])
@@ -199,7 +200,8 @@ def train_classifier(
             "real_crops_train": len(tr_rec), "real_crop_train_centres": result["train_centres"],
             "real_crops_validation": len(va_rec), "real_crop_validation_centres": sorted(val_centres),
             "synthetic_crops_train": int(n_syn), "synthetic_crops_validation": len(Xv_syn),
-            "train_slides": [p.name for p, _ in find_slides(slides)], "epochs": epochs,
+            "train_slides": [p.name for p, _ in find_slides(slides)], "epochs": epochs, "seed": seed,
+            "strong_stain_augmentation": strong_stain,
             "torch_ort_max_abs_diff": diff})
         write_card(out_dir, card)
         log(f"exported {out_dir / 'model.onnx'}; torch vs ORT max |diff| {diff:.2e}")

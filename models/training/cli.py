@@ -54,14 +54,18 @@ def detector(slides: tuple[Path, ...], out: Path, steps: int, batch: int, per_sl
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--no-export", is_flag=True, help="Train and report only (e.g. the reverse centre direction).")
+@click.option("--strong-stain", type=click.Choice(["off", "all", "real"]), default="off", show_default=True,
+              help="Add white-balance/contrast/gamma/saturation jitter to the stain augmentation of all crops, "
+                   "or of the real crops only (synthetic crops keep the standard augmentation).")
 def classifier(slides: tuple[Path, ...], crops: Path | None, train_centre: tuple[str, ...], val_centre: tuple[str, ...],
-               val_slides: tuple[Path, ...], out: Path, epochs: int, seed: int, threads: int, no_export: bool) -> None:
+               val_slides: tuple[Path, ...], out: Path, epochs: int, seed: int, threads: int, no_export: bool,
+               strong_stain: str) -> None:
     """Train the multi-label glomerulus classifier; thresholds are chosen on the held-out centre/slides."""
     from models.training.classifier import train_classifier
 
     train_classifier(slides=list(slides), crops=crops, train_centres=set(train_centre), val_centres=set(val_centre),
                      val_slides=list(val_slides), out_dir=out, epochs=epochs, seed=seed, threads=threads,
-                     export=not no_export, log=click.echo)
+                     export=not no_export, strong_stain=strong_stain, log=click.echo)
 
 
 from models.training.proteinuria import proteinuria as _proteinuria  # noqa: E402  (numpy only, no torch)

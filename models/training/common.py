@@ -29,11 +29,14 @@ def to_tensor(batch_nhwc: NDArray[np.uint8]) -> torch.Tensor:
     return x.permute(0, 3, 1, 2).contiguous()
 
 
-def augment(x: torch.Tensor, y: torch.Tensor | None, gen: torch.Generator, *, stain: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+def augment(x: torch.Tensor, y: torch.Tensor | None, gen: torch.Generator, *, stain: bool = True,
+            strong: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Dihedral flips/rotations and stain augmentation on a normalised batch.
 
     Stain augmentation perturbs optical density per channel (gain 0.7–1.3 with channel mixing)
-    plus brightness, so thresholds transfer across labs and stains.
+    plus brightness, so thresholds transfer across labs and stains. `strong` adds, per image, a
+    scanner white-balance shift (RGB gain 0.88–1.12), contrast 0.75–1.25, gamma 0.8–1.25 and
+    saturation 0.6–1.4 (colour jitter for transfer across centres; geometry untouched).
     """
     if torch.rand(1, generator=gen).item() < 0.5:
         x = torch.flip(x, [3])
@@ -53,6 +56,13 @@ def augment(x: torch.Tensor, y: torch.Tensor | None, gen: torch.Generator, *, st
         gain = 0.7 + 0.6 * torch.rand(n, 3, 1, generator=gen)
         od = torch.einsum("nij,njhw->nihw", mix * gain, od).clamp(min=0)
         rgb = torch.exp(-od) * (0.9 + 0.2 * torch.rand(n, 1, 1, 1, generator=gen))
+        if strong:
+            rgb = rgb * (0.88 + 0.24 * torch.rand(n, 3, 1, 1, generator=gen))
+            m = rgb.mean(dim=(1, 2, 3), keepdim=True)
+            rgb = (rgb - m) * (0.75 + 0.5 * torch.rand(n, 1, 1, 1, generator=gen)) + m
+            rgb = rgb.clamp(0, 1) ** torch.exp(torch.empty(n, 1, 1, 1).uniform_(-0.223, 0.223, generator=gen))
+            grey = rgb.mean(dim=1, keepdim=True)
+            rgb = grey + (rgb - grey) * (0.6 + 0.8 * torch.rand(n, 1, 1, 1, generator=gen))
         rgb = rgb + 0.02 * torch.randn(rgb.shape, generator=gen)
         x = (rgb.clamp(0, 1) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
     return x.contiguous(), (y.contiguous() if y is not None else None)
