@@ -7,6 +7,7 @@ import { Loading } from "../components/NotAvailable";
 import { formatDateTime } from "../lib/format";
 import { ReportFields, fromValues, loadLocal, saveLocal, toReportIn, type FormValues } from "./fields";
 import { amendReasonValid, canAmend, isEditable, reportMode } from "./mode";
+import { ApiError } from "../api/errors";
 
 export const draftKey = (caseId: number) => `glomcheck.reportDraft.${caseId}`;
 
@@ -69,7 +70,17 @@ export function ReportPanel({ caseId, userId, onSigned }: { caseId: number; user
   const save = useMutation({
     mutationFn: async () => {
       const body = toReportIn(values ?? {});
-      return report && report.status === "draft" ? reportsApi.update(report.id, body) : reportsApi.create(caseId, body);
+      if (report && report.status === "draft") return reportsApi.update(report.id, body);
+      try {
+        return await reportsApi.create(caseId, body);
+      } catch (e) {
+        // Our cached view was stale (e.g. a save replayed after signing in again created the draft):
+        // update the draft the server has instead of failing.
+        if (!(e instanceof ApiError && e.code === "report_exists")) throw e;
+        const existing = await reportsApi.current(caseId);
+        if (!existing || existing.status !== "draft") throw e;
+        return reportsApi.update(existing.id, body);
+      }
     },
     onSuccess: (r) => qc.setQueryData(["report", caseId], r),
   });

@@ -106,6 +106,9 @@ export const SlideViewer = forwardRef<SlideViewerHandle, SlideViewerProps>(funct
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     const tr = transform();
     if (!tr) return;
+    // Laid out at zero size (hidden, or mid-resize): there is nothing to draw, and drawing from or into
+    // a zero-sized canvas throws.
+    if (!(w > 0 && h > 0)) return;
     const p = propsRef.current;
     const stats = (window.__glomOverlay ??= { draws: 0, lastDrawMs: 0, drawn: 0, items: 0, viewer: null, rerenders: 0 });
     if (p.overlayVisible && gridRef.current.items.length) {

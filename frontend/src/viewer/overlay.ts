@@ -253,6 +253,8 @@ const imageDataCache = new WeakMap<object, ImageData>();
 function rasterTarget(ctx: CanvasRenderingContext2D): { img: ImageData; target: RasterTarget } | null {
   if (typeof ctx.createImageData !== "function" || typeof ctx.putImageData !== "function") return null;
   const w = ctx.canvas.width, h = ctx.canvas.height;
+  // A canvas laid out at zero size (viewer hidden or being resized) has no pixels to plot into.
+  if (!(w > 0 && h > 0)) return null;
   let img = imageDataCache.get(ctx.canvas);
   if (!img || img.width !== w || img.height !== h) {
     img = ctx.createImageData(w, h);
