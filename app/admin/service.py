@@ -38,6 +38,7 @@ from app.assessment.service import (
 )
 from app.audit.service import record, verify_chain
 from app.auth.service import create_user
+from app.db.filters import scoped_period
 from app.db.models import Alert, AuditEvent, Case, Comparison, Discrepancy, Institution, Report, Role, User
 from app.discrepancies import repository as disc_repo
 from app.discrepancies.service import SCORES, on_settings_changed, report_values, score_value
@@ -154,13 +155,9 @@ def agreement(session: Session, *, user: User, institution_id: int | None = None
               since: datetime | None = None, until: datetime | None = None) -> AgreementStats:
     """κ and percent agreement per score over the current comparison of each case in the period."""
     ids = scope(user, institution_id)
-    q = select(Comparison).where(Comparison.is_current.is_(True))
-    if ids is not None:
-        q = q.where(Comparison.institution_id.in_(ids))
-    if since is not None:
-        q = q.where(Comparison.created_at >= since)
-    if until is not None:
-        q = q.where(Comparison.created_at < until)
+    q = scoped_period(select(Comparison).where(Comparison.is_current.is_(True)),
+                      institution_col=Comparison.institution_id, created_col=Comparison.created_at,
+                      institution_ids=ids, since=since, until=until)
     comps = list(session.execute(q.order_by(Comparison.created_at)).scalars())
 
     ai_pairs: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
@@ -191,13 +188,10 @@ def agreement(session: Session, *, user: User, institution_id: int | None = None
         ))
 
     second_pairs: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
-    aq = select(Alert, Report).join(Report, Report.id == Alert.report_id).where(Alert.second_read.is_not(None))
-    if ids is not None:
-        aq = aq.where(Alert.institution_id.in_(ids))
-    if since is not None:
-        aq = aq.where(Alert.created_at >= since)
-    if until is not None:
-        aq = aq.where(Alert.created_at < until)
+    aq = scoped_period(
+        select(Alert, Report).join(Report, Report.id == Alert.report_id).where(Alert.second_read.is_not(None)),
+        institution_col=Alert.institution_id, created_col=Alert.created_at,
+        institution_ids=ids, since=since, until=until)
     configs: dict[int, Any] = {}
     for alert, report in session.execute(aq).all():
         if alert.institution_id not in configs:

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
+from app.db.filters import scoped_period
 from app.db.models import Comparison, Discrepancy
 
 
@@ -41,13 +42,8 @@ def filtered(
     current_only: bool = True,
 ) -> Select[Discrepancy]:
     """The admin list's filters; ``institution_ids=None`` means every institution (network admin)."""
-    q = select(Discrepancy)
-    if institution_ids is not None:
-        q = q.where(Discrepancy.institution_id.in_(institution_ids))
-    if since is not None:
-        q = q.where(Discrepancy.created_at >= since)
-    if until is not None:
-        q = q.where(Discrepancy.created_at < until)
+    q = scoped_period(select(Discrepancy), institution_col=Discrepancy.institution_id,
+                      created_col=Discrepancy.created_at, institution_ids=institution_ids, since=since, until=until)
     if pathologist_id is not None:
         q = q.where(Discrepancy.pathologist_id == pathologist_id)
     if finding:
