@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +27,7 @@ from app.slides.reader import SlideReader, SlideReadError
 from worker.evaluation.metrics import sigmoid
 from worker.pipeline.instances import Instance, ProbabilityCanvas, extract_instances
 from worker.pipeline.models import CLASSIFIER, DETECTOR, LoadedModel, load_model
+from worker.pipeline.mosaic import Rect, TileMosaic
 from worker.pipeline.tissue import Tile, compute_tissue_mask, tile_grid
 
 PIPELINE_VERSION = "1.0.0"
@@ -77,28 +78,26 @@ def _round_to(v: float, multiple: int) -> int:
     return max(multiple, math.ceil(round(v, 3) / multiple) * multiple)
 
 
+def tile_rects(tiles: list[Tile], *, mpp0: float, mpp: float, size: int, multiple: int) -> list[Rect]:
+    """Detector tiles in mosaic px, sizes rounded up to the network's multiple (≤ `size`)."""
+    f = mpp / mpp0
+    return [Rect(round(t.x0 / f), round(t.y0 / f), min(size, _round_to(t.w / f, multiple)),
+                 min(size, _round_to(t.h / f, multiple))) for t in tiles]
+
+
 def _tiles_reader(
-    reader: SlideReader, tiles: list[Tile], mpp0: float, mpp: float, size: int, multiple: int, out: queue.Queue[Any],
-    stop: threading.Event, stats: dict[str, float],
+    mosaic: TileMosaic, tiles: list[Tile], out: queue.Queue[Any], stop: threading.Event, stats: dict[str, float],
 ) -> None:
-    """Producer: read each tile at `mpp`, pad to `size`² with white, and queue it."""
+    """Producer: read the mosaic band by band and queue each tile as soon as its pixels are in."""
     try:
-        for t in tiles:
-            if stop.is_set():
-                break
+        it = mosaic.stream()
+        while not stop.is_set():
             t0 = time.perf_counter()
-            img = reader.read_rect_mpp(t.x0, t.y0, t.w, t.h, mpp, mpp0=mpp0)
-            want_w = min(size, _round_to(t.w * mpp0 / mpp, multiple))
-            want_h = min(size, _round_to(t.h * mpp0 / mpp, multiple))
-            if img.shape[0] != want_h or img.shape[1] != want_w:
-                if abs(img.shape[0] - want_h) <= 2 and abs(img.shape[1] - want_w) <= 2:
-                    img = np.asarray(Image.fromarray(img).resize((want_w, want_h), Image.Resampling.BILINEAR))
-                else:  # a slide smaller than one tile: pad with white
-                    pad = np.full((want_h, want_w, 3), 255, np.uint8)
-                    pad[: min(want_h, img.shape[0]), : min(want_w, img.shape[1])] = img[:want_h, :want_w]
-                    img = pad
+            item = next(it, None)
             stats["read_s"] += time.perf_counter() - t0
-            out.put((t, img))
+            if item is None:
+                break
+            out.put((tiles[item[0]], item[1]))
     except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
         out.put(exc)
     finally:
@@ -165,6 +164,15 @@ def plan_tiles(det: LoadedModel, *, slide_size: tuple[int, int], mpp0: float, ti
                             quantum_px0=round(max(64, multiple) * mpp / mpp0))
 
 
+class Detection(NamedTuple):
+    """The stitched probability map (at `map_mpp`), read/compute stats, and the pixels read for it."""
+
+    prob: NDArray[np.float32]
+    map_mpp: float
+    stats: dict[str, float]
+    mosaic: TileMosaic
+
+
 def detect(
     reader: SlideReader,
     det: LoadedModel,
@@ -174,12 +182,8 @@ def detect(
     batch_size: int = 4,
     progress: Progress | None = None,
     should_cancel: Callable[[], bool] | None = None,
-) -> tuple[NDArray[np.float32], float, dict[str, float]]:
-    """Run the detector over tissue tiles and stitch a slide-wide probability map.
-
-    Returns:
-        (probability map, its µm/px, stats with read_s / infer_s / tiles).
-    """
+) -> Detection:
+    """Run the detector over tissue tiles and stitch a slide-wide probability map."""
     card = det.card
     mpp = float(card["input"]["mpp"])
     size = int(card["input"]["tile"])
@@ -189,12 +193,14 @@ def detect(
     w0, h0 = reader.dimensions
     multiple = int(card["input"].get("multiple_of", 16))
     tiles = plan_tiles(det, slide_size=(w0, h0), mpp0=mpp0, tissue_mask=tissue_mask)
+    mosaic = TileMosaic(reader, mpp0=mpp0, mpp=mpp,
+                        rects=tile_rects(tiles, mpp0=mpp0, mpp=mpp, size=size, multiple=multiple))
     mw, mh = math.ceil(w0 * mpp0 / out_mpp), math.ceil(h0 * mpp0 / out_mpp)
     canvas = ProbabilityCanvas(mw, mh)
     stats = {"read_s": 0.0, "infer_s": 0.0, "tiles": float(len(tiles))}
     q: queue.Queue[Any] = queue.Queue(maxsize=batch_size * 3)
     stop = threading.Event()
-    th = threading.Thread(target=_tiles_reader, args=(reader, tiles, mpp0, mpp, size, multiple, q, stop, stats), daemon=True)
+    th = threading.Thread(target=_tiles_reader, args=(mosaic, tiles, q, stop, stats), daemon=True)
     th.start()
     done = 0
     try:
@@ -217,7 +223,7 @@ def detect(
                 q.get_nowait()
             except queue.Empty:
                 th.join(0.01)
-    return canvas.result(), out_mpp, stats
+    return Detection(canvas.result(), out_mpp, stats, mosaic)
 
 
 def classify_crops(cls: LoadedModel, crops: NDArray[np.uint8], batch_size: int = 32) -> NDArray[np.float32]:
@@ -298,8 +304,8 @@ def analyze_slide_file(
     report("tissue", 1.0)
 
     t0 = time.perf_counter()
-    prob, map_mpp, dstats = detect(reader, det, mpp0=mpp0, tissue_mask=tmask, batch_size=batch_size,
-                                   progress=progress, should_cancel=should_cancel)
+    prob, map_mpp, dstats, mosaic = detect(reader, det, mpp0=mpp0, tissue_mask=tmask, batch_size=batch_size,
+                                           progress=progress, should_cancel=should_cancel)
     timings["detection"] = time.perf_counter() - t0
     timings["detection_read"] = dstats["read_s"]
     timings["detection_compute"] = dstats["infer_s"]
@@ -323,7 +329,11 @@ def analyze_slide_file(
     cmpp = float(cls.card["input"]["mpp"])
     csize = int(cls.card["input"]["crop"])
     centres = [((i.bbox[0] + i.bbox[2]) / 2 * grid_px0, (i.bbox[1] + i.bbox[3]) / 2 * grid_px0) for i in insts]
-    crops = read_crops(reader, centres, mpp0=mpp0, mpp=cmpp, size=csize)
+    if math.isclose(cmpp, mosaic.mpp):  # the detector already read these pixels
+        crops = mosaic.crops(centres, csize)
+    else:
+        crops = read_crops(reader, centres, mpp0=mpp0, mpp=cmpp, size=csize)
+    del mosaic
     t1 = time.perf_counter()
     probs = classify_crops(cls, crops)
     timings["classification_read"] = t1 - t0
