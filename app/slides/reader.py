@@ -186,11 +186,13 @@ class SlideReader:
             img = self._view.read_region(location, level, size)
         except openslide.OpenSlideError as exc:
             raise SlideReadError(f"A tile of this slide could not be decoded: {exc}") from exc
-        rgba = np.asarray(img)
-        rgb = rgba[..., :3].copy()
-        alpha = rgba[..., 3]
-        rgb[alpha == 0] = 255
-        return rgb
+        # PIL's C paths, not numpy masking: boolean-mask assignment over 3 channels cost ~5× the read.
+        alpha = img.getchannel("A")
+        if alpha.getextrema()[0] == 255:
+            return np.asarray(img.convert("RGB"))
+        white = Image.new("RGB", img.size, (255, 255, 255))
+        white.paste(img, mask=alpha)  # beyond the slide / sparse scan areas: white; partial alpha blends
+        return np.asarray(white)
 
     def best_level_for_mpp(self, target_mpp: float, *, mpp0: float | None = None) -> int:
         """The coarsest level that still has at least the requested resolution."""
