@@ -27,16 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from app.slides.reader import SlideReader
-from worker.pipeline.run import (
-    TISSUE_MPP,
-    analyze_slide_file,
-    classify_crops,
-    get_models,
-    plan_tiles,
-    read_crops,
-    tile_rects,
-)
 from worker.pipeline.mosaic import TileMosaic
+from worker.pipeline.post import classify_crops, read_crops
+from worker.pipeline.run import TISSUE_MPP, analyze_slide_file, get_models, plan_tiles, tile_rects
 from worker.pipeline.tissue import compute_tissue_mask
 
 

@@ -99,3 +99,38 @@ def test_cli_analyze_refuses_missing_mpp(tmp_path: Path) -> None:
     res = CliRunner().invoke(analyze, [str(p)])
     assert res.exit_code != 0
     assert "µm/px" in res.output
+
+
+def test_streamed_pipeline_equals_the_steps_run_one_after_another(result: dict, synth_tiff: Path) -> None:
+    """Instances and classification overlap detection; the result must be what the plain sequence gives."""
+    from worker.pipeline.instances import extract_instances
+    from worker.pipeline.post import classify_crops, read_crops
+    from worker.pipeline.run import TISSUE_MPP, _tissue_on_grid, detect, get_models
+    from worker.pipeline.tissue import compute_tissue_mask
+
+    det, cls = get_models()
+    with SlideReader(synth_tiff) as r:
+        mpp0 = r.mpp[0]  # type: ignore[index]
+        tmask = compute_tissue_mask(r, mpp0=mpp0, mask_mpp=TISSUE_MPP)
+        d = detect(r, det, mpp0=mpp0, tissue_mask=tmask)
+        assert d.post is None
+        g = d.map_mpp / mpp0
+        insts = extract_instances(d.prob, map_mpp=d.map_mpp, tissue=_tissue_on_grid(tmask, d.prob.shape, g))
+        insts.sort(key=lambda i: (i.bbox[1], i.bbox[0]))
+        centres = [((i.bbox[0] + i.bbox[2]) / 2 * g, (i.bbox[1] + i.bbox[3]) / 2 * g) for i in insts]
+        crops = read_crops(r, centres, mpp0=mpp0, mpp=cls.input_mpp, size=int(cls.card["input"]["crop"]))
+    probs = classify_crops(cls, crops)
+    assert [gl["bbox_px"] for gl in result["glomeruli"]] == [
+        [round(i.bbox[0] * g), round(i.bbox[1] * g), round(i.bbox[2] * g), round(i.bbox[3] * g)] for i in insts]
+    assert [gl["flags"] for gl in result["glomeruli"]] == [i.flags for i in insts]
+    got = np.array([list(gl["findings"].values()) for gl in result["glomeruli"]])
+    assert np.abs(got - probs).max() < 1e-3
+
+
+def test_cancel_mid_detection_stops_the_post_thread(synth_tiff: Path) -> None:
+    import threading
+
+    calls = iter(range(1000))
+    with SlideReader(synth_tiff) as r, pytest.raises(PipelineCancelled):
+        analyze_slide_file(r, should_cancel=lambda: next(calls) >= 3, batch_size=1)
+    assert not [t for t in threading.enumerate() if t.name == "glomcheck-post"]

@@ -62,13 +62,24 @@ class TileMosaic:
         self.band_rows = band_rows
         self.rects = rects
         self._bands: dict[int, list[tuple[int, NDArray[np.uint8]]]] = {}
+        self._spans: dict[int, list[tuple[int, int]]] = {}
         self.pixels_read = 0
 
     # -- reading ----------------------------------------------------------------------------
     def spans(self, band: int) -> list[tuple[int, int]]:
         """Mosaic columns of `band` covered by at least one rect."""
-        y0, y1 = band * self.band_rows, (band + 1) * self.band_rows
-        return merge_spans([(r.x, r.x + r.w) for r in self.rects if r.y < y1 and r.y + r.h > y0])
+        if band not in self._spans:
+            y0, y1 = band * self.band_rows, (band + 1) * self.band_rows
+            self._spans[band] = merge_spans([(r.x, r.x + r.w) for r in self.rects if r.y < y1 and r.y + r.h > y0])
+        return self._spans[band]
+
+    def ready(self, y: int, h: int) -> bool:
+        """True when every band of rows y..y+h-1 that will ever be read has been (safe from another thread)."""
+        return all(b in self._bands or not self.spans(b) for b in self._bands_of(y, h))
+
+    def crop_rect(self, cx: float, cy: float, size: int) -> Rect:
+        """The `size`² rect (mosaic px) centred on a level-0 point."""
+        return Rect(round(cx / self.scale - size / 2), round(cy / self.scale - size / 2), size, size)
 
     def read_band(self, band: int) -> None:
         """Read every span of one band (idempotent)."""
@@ -122,5 +133,6 @@ class TileMosaic:
         """`size`² crops centred on level-0 points, sliced from what was read."""
         out = np.empty((len(centres_px0), size, size, 3), np.uint8)
         for i, (cx, cy) in enumerate(centres_px0):
-            out[i] = self.region(round(cx / self.scale - size / 2), round(cy / self.scale - size / 2), size, size)
+            r = self.crop_rect(cx, cy, size)
+            out[i] = self.region(r.x, r.y, r.w, r.h)
         return out

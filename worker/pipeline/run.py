@@ -11,6 +11,7 @@ import math
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -19,15 +20,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 from shapely.geometry import Polygon
 
 from app.assessment.findings import Thresholds, glomerulus_status
 from app.slides.reader import SlideReader, SlideReadError
 from worker.evaluation.metrics import sigmoid
-from worker.pipeline.instances import Instance, ProbabilityCanvas, extract_instances
+from worker.pipeline.instances import InstanceParams, ProbabilityCanvas
 from worker.pipeline.models import CLASSIFIER, DETECTOR, LoadedModel, load_model
 from worker.pipeline.mosaic import Rect, TileMosaic
+from worker.pipeline.post import PostProcessor, classify_crops, describe_stats, read_crops  # noqa: F401  (re-exported: older import path)
 from worker.pipeline.tissue import Tile, compute_tissue_mask, tile_grid
 
 PIPELINE_VERSION = "1.0.0"
@@ -171,6 +172,7 @@ class Detection(NamedTuple):
     map_mpp: float
     stats: dict[str, float]
     mosaic: TileMosaic
+    post: PostProcessor | None = None
 
 
 def detect(
@@ -182,8 +184,14 @@ def detect(
     batch_size: int = 4,
     progress: Progress | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    post: Callable[[ProbabilityCanvas, TileMosaic], PostProcessor] | None = None,
 ) -> Detection:
-    """Run the detector over tissue tiles and stitch a slide-wide probability map."""
+    """Run the detector over tissue tiles and stitch a slide-wide probability map.
+
+    `post`, when given, builds a `PostProcessor` on the canvas and the pixels read; it is told after
+    every batch which map rows are final (no remaining tile reaches above them), so instances and
+    classification run while the detector is still busy further down the slide.
+    """
     card = det.card
     mpp = float(card["input"]["mpp"])
     size = int(card["input"]["tile"])
@@ -198,6 +206,9 @@ def detect(
     mw, mh = math.ceil(w0 * mpp0 / out_mpp), math.ceil(h0 * mpp0 / out_mpp)
     canvas = ProbabilityCanvas(mw, mh)
     stats = {"read_s": 0.0, "infer_s": 0.0, "tiles": float(len(tiles))}
+    # top canvas row of each tile still to come: rows above the smallest are final
+    tops = Counter(round(t.y0 * mpp0 / out_mpp) for t in tiles)
+    pp = post(canvas, mosaic) if post is not None else None
     q: queue.Queue[Any] = queue.Queue(maxsize=batch_size * 3)
     stop = threading.Event()
     th = threading.Thread(target=_tiles_reader, args=(mosaic, tiles, q, stop, stats), daemon=True)
@@ -212,10 +223,20 @@ def detect(
             stats["infer_s"] += time.perf_counter() - t0
             probs = sigmoid(logits[:, 0])
             for (t, _), p in zip(batch, probs):
-                canvas.add(p, round(t.x0 * mpp0 / out_mpp), round(t.y0 * mpp0 / out_mpp), trim)
+                top = round(t.y0 * mpp0 / out_mpp)
+                canvas.add(p, round(t.x0 * mpp0 / out_mpp), top, trim)
+                tops[top] -= 1
+                if tops[top] == 0:
+                    del tops[top]
+            if pp is not None:
+                pp.offer(min(tops) if tops else mh)
             done += len(batch)
             if progress is not None:
                 progress("detection", done / max(1, len(tiles)))
+    except BaseException:
+        if pp is not None:
+            pp.cancel()
+        raise
     finally:
         stop.set()
         while th.is_alive():  # drain so the producer can finish
@@ -223,26 +244,7 @@ def detect(
                 q.get_nowait()
             except queue.Empty:
                 th.join(0.01)
-    return Detection(canvas.result(), out_mpp, stats, mosaic)
-
-
-def classify_crops(cls: LoadedModel, crops: NDArray[np.uint8], batch_size: int = 32) -> NDArray[np.float32]:
-    """Per-finding probabilities (N, n_classes) for crops at the classifier's µm/px."""
-    outs = [sigmoid(cls.run(crops[i : i + batch_size])) for i in range(0, len(crops), batch_size)]
-    return np.concatenate(outs) if outs else np.zeros((0, len(cls.card["classes"])), np.float32)
-
-
-def read_crops(reader: SlideReader, centres: list[tuple[float, float]], *, mpp0: float, mpp: float, size: int) -> NDArray[np.uint8]:
-    """`size`² crops at `mpp` centred on level-0 points (white beyond the slide)."""
-    half = size * mpp / mpp0 / 2
-    out = np.empty((len(centres), size, size, 3), np.uint8)
-    for i, (cx, cy) in enumerate(centres):
-        img = reader.read_rect_mpp(round(cx - half), round(cy - half), round(2 * half), round(2 * half),
-                                   mpp, mpp0=mpp0)
-        if img.shape[:2] != (size, size):
-            img = np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BILINEAR))
-        out[i] = img
-    return out
+    return Detection(canvas.result(), out_mpp, stats, mosaic, pp)
 
 
 def _tissue_on_grid(mask: Any, shape: tuple[int, int], grid_px0: float) -> NDArray[np.bool_]:
@@ -304,47 +306,39 @@ def analyze_slide_file(
     report("tissue", 1.0)
 
     t0 = time.perf_counter()
-    prob, map_mpp, dstats, mosaic = detect(reader, det, mpp0=mpp0, tissue_mask=tmask, batch_size=batch_size,
-                                           progress=progress, should_cancel=should_cancel)
-    timings["detection"] = time.perf_counter() - t0
-    timings["detection_read"] = dstats["read_s"]
-    timings["detection_compute"] = dstats["infer_s"]
-
-    t0 = time.perf_counter()
     pp = det.card.get("postprocess", {})
+    map_mpp = float(det.card["input"]["mpp"]) * int(det.card["output"]["stride"])
     grid_px0 = map_mpp / mpp0
-    tissue_grid = _tissue_on_grid(tmask, prob.shape, grid_px0)
-    insts: list[Instance] = extract_instances(
-        prob, map_mpp=map_mpp, threshold=float(pp.get("threshold", 0.5)),
-        min_diameter_um=float(pp.get("min_diameter_um", 50.0)),
-        split_distance_um=float(pp.get("split_distance_um", 100.0)), tissue=tissue_grid,
-    )
-    insts.sort(key=lambda i: (i.bbox[1], i.bbox[0]))
-    timings["instances"] = time.perf_counter() - t0
+    params = InstanceParams(map_mpp=map_mpp, threshold=float(pp.get("threshold", 0.5)),
+                            min_diameter_um=float(pp.get("min_diameter_um", 50.0)),
+                            split_distance_um=float(pp.get("split_distance_um", 100.0)))
 
+    def start_post(canvas: ProbabilityCanvas, mosaic: TileMosaic) -> PostProcessor:
+        tissue_grid = _tissue_on_grid(tmask, canvas.sum.shape, grid_px0)
+        return PostProcessor(canvas=canvas, params=params, tissue=tissue_grid, grid_px0=grid_px0, cls=cls,
+                             mosaic=mosaic, reader=reader, mpp0=mpp0)
+
+    detection = detect(reader, det, mpp0=mpp0, tissue_mask=tmask, batch_size=batch_size, progress=progress,
+                       should_cancel=should_cancel, post=start_post)
+    timings["detection"] = time.perf_counter() - t0
+    timings["detection_read"] = detection.stats["read_s"]
+    timings["detection_compute"] = detection.stats["infer_s"]
+    post = detection.post
+    assert post is not None
     if should_cancel is not None and should_cancel():
+        post.cancel()
         raise PipelineCancelled("analysis cancelled")
     t0 = time.perf_counter()
     report("classification", 0.0)
-    cmpp = float(cls.card["input"]["mpp"])
-    csize = int(cls.card["input"]["crop"])
-    centres = [((i.bbox[0] + i.bbox[2]) / 2 * grid_px0, (i.bbox[1] + i.bbox[3]) / 2 * grid_px0) for i in insts]
-    if math.isclose(cmpp, mosaic.mpp):  # the detector already read these pixels
-        crops = mosaic.crops(centres, csize)
-    else:
-        crops = read_crops(reader, centres, mpp0=mpp0, mpp=cmpp, size=csize)
-    del mosaic
-    t1 = time.perf_counter()
-    probs = classify_crops(cls, crops)
-    timings["classification_read"] = t1 - t0
-    timings["classification_compute"] = time.perf_counter() - t1
-    timings["classification"] = time.perf_counter() - t0
+    graded = post.finish()  # the rows below the last offered final row, then the last crops
+    timings["after_detection"] = time.perf_counter() - t0
+    timings.update(describe_stats(post.stats))
     report("classification", 1.0)
 
     thresholds = {k: Thresholds(float(v["t_lo"]), float(v["t_hi"])) for k, v in cls.card["thresholds"].items()}
     classes: list[str] = list(cls.card["classes"])
     gloms: list[dict[str, Any]] = []
-    for n, (inst, p) in enumerate(zip(insts, probs), start=1):
+    for n, (inst, p) in enumerate(graded, start=1):
         poly = (inst.polygon * grid_px0).round(1)
         findings = {k: round(float(v), 4) for k, v in zip(classes, p)}
         status = glomerulus_status(findings, thresholds, inst.flags)
@@ -364,8 +358,8 @@ def analyze_slide_file(
     w0, h0 = reader.dimensions
     slide = {"path": str(reader.path), "width_px": w0, "height_px": h0, "mpp": mpp0, "mpp_source": mpp_source,
              "vendor": reader.vendor, "tissue_fraction": round(tmask.fraction, 4)}
-    stats = {"tiles": int(dstats["tiles"]), "n_glomeruli": len(gloms),
-             "detector_mpp": float(det.card["input"]["mpp"]), "classifier_mpp": cmpp}
+    stats = {"tiles": int(detection.stats["tiles"]), "n_glomeruli": len(gloms),
+             "detector_mpp": float(det.card["input"]["mpp"]), "classifier_mpp": float(cls.card["input"]["mpp"])}
     return PipelineResult(slide=slide, glomeruli=gloms, timings_s={k: round(v, 4) for k, v in timings.items()},
                           models=[det.describe(), cls.describe()], stats=stats)
 

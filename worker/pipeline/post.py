@@ -1,0 +1,162 @@
+"""Instances, classifier crops and classification for map rows the detector has finished.
+
+The detector covers a slide in raster order and everything after it needs only final rows, so this
+runs on its own thread while the detector works further down (onnxruntime, OpenSlide and most of
+numpy/scipy release the GIL). The result equals running the steps one after the other:
+`RowStreamExtractor` yields exactly the whole-map instances, and crops wait until their pixels
+have been read.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from app.slides.reader import SlideReader
+from worker.evaluation.metrics import sigmoid
+from worker.pipeline.instances import Instance, InstanceParams, ProbabilityCanvas, RowStreamExtractor
+from worker.pipeline.models import LoadedModel
+from worker.pipeline.mosaic import TileMosaic
+
+CLASSIFY_BATCH = 32
+MIN_NEW_ROWS = 48  # map rows (4 µm each): fewer new final rows than this are not worth a slab
+
+
+def classify_crops(cls: LoadedModel, crops: NDArray[np.uint8], batch_size: int = CLASSIFY_BATCH) -> NDArray[np.float32]:
+    """Per-finding probabilities (N, n_classes) for crops at the classifier's µm/px."""
+    outs = [sigmoid(cls.run(crops[i : i + batch_size])) for i in range(0, len(crops), batch_size)]
+    return np.concatenate(outs) if outs else np.zeros((0, len(cls.card["classes"])), np.float32)
+
+
+def read_crops(reader: SlideReader, centres: list[tuple[float, float]], *, mpp0: float, mpp: float, size: int) -> NDArray[np.uint8]:
+    """`size`² crops at `mpp` centred on level-0 points, read from the slide (white beyond it)."""
+    half = size * mpp / mpp0 / 2
+    out = np.empty((len(centres), size, size, 3), np.uint8)
+    for i, (cx, cy) in enumerate(centres):
+        img = reader.read_rect_mpp(round(cx - half), round(cy - half), round(2 * half), round(2 * half),
+                                   mpp, mpp0=mpp0)
+        if img.shape[:2] != (size, size):
+            img = np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BILINEAR))
+        out[i] = img
+    return out
+
+
+class PostProcessor:
+    """Background thread: final map rows → instances → crops → classification.
+
+    Args:
+        canvas: the detector's probability canvas (rows above the offered final row never change).
+        params: instance extraction parameters.
+        tissue: tissue mask on the canvas grid.
+        grid_px0: level-0 px per canvas px.
+        cls: the classifier.
+        mosaic: the pixels the detector read (crops are sliced from it when the µm/px match).
+        reader: the slide, for crops at another µm/px.
+        mpp0: level-0 µm/px.
+    """
+
+    def __init__(self, *, canvas: ProbabilityCanvas, params: InstanceParams, tissue: NDArray[np.bool_],
+                 grid_px0: float, cls: LoadedModel, mosaic: TileMosaic, reader: SlideReader, mpp0: float) -> None:
+        self.canvas, self.tissue, self.grid_px0 = canvas, tissue, grid_px0
+        self.extractor = RowStreamExtractor(params)
+        self.cls, self.mosaic, self.reader, self.mpp0 = cls, mosaic, reader, mpp0
+        self.cmpp = float(cls.card["input"]["mpp"])
+        self.csize = int(cls.card["input"]["crop"])
+        self.from_mosaic = math.isclose(self.cmpp, mosaic.mpp)
+        self.stats = {"instances_s": 0.0, "crops_s": 0.0, "classify_s": 0.0, "slabs": 0.0}
+        self._q: queue.Queue[int | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._last = 0
+        self._uncropped: list[Instance] = []
+        self._unclassified: list[tuple[Instance, NDArray[np.uint8]]] = []
+        self._done: list[tuple[Instance, NDArray[np.float32]]] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="glomcheck-post", daemon=True)
+        self._thread.start()
+
+    # -- called from the detector's thread --------------------------------------------------
+    def offer(self, final_row: int) -> None:
+        """Canvas rows above `final_row` are final."""
+        self._q.put(final_row)
+
+    def finish(self) -> list[tuple[Instance, NDArray[np.float32]]]:
+        """Handle the rest of the (now complete) map; (instance, probabilities) sorted top-left first."""
+        self._q.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return sorted(self._done, key=lambda d: (d[0].bbox[1], d[0].bbox[0]))
+
+    def cancel(self) -> None:
+        self._stop.set()
+        self._q.put(None)
+        self._thread.join()
+
+    # -- the thread ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            end = False
+            while not end:
+                item = self._q.get()
+                final = 0 if item is None else item
+                end = item is None
+                while not end:  # only the newest offer matters
+                    try:
+                        nxt = self._q.get_nowait()
+                    except queue.Empty:
+                        break
+                    end, final = nxt is None, final if nxt is None else nxt
+                if self._stop.is_set():
+                    return
+                if not end and final - self._last < MIN_NEW_ROWS:
+                    continue
+                self._last = final
+                self._step(final, end)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by finish()
+            self._error = exc
+
+    def _step(self, final: int, end: bool) -> None:
+        t0 = time.perf_counter()
+        self._uncropped += self.extractor.feed(self.canvas.rows, self.canvas.height, self.tissue, final, end=end)
+        self.stats["instances_s"] += time.perf_counter() - t0
+        self.stats["slabs"] += 1
+        t0 = time.perf_counter()
+        waiting: list[Instance] = []
+        for inst in self._uncropped:
+            cx, cy = self._centre(inst)
+            if not self.from_mosaic:
+                crop = read_crops(self.reader, [(cx, cy)], mpp0=self.mpp0, mpp=self.cmpp, size=self.csize)[0]
+            else:
+                r = self.mosaic.crop_rect(cx, cy, self.csize)
+                if not (end or self.mosaic.ready(r.y, r.h)):
+                    waiting.append(inst)
+                    continue
+                crop = self.mosaic.region(r.x, r.y, r.w, r.h)
+            self._unclassified.append((inst, crop))
+        self._uncropped = waiting
+        self.stats["crops_s"] += time.perf_counter() - t0
+        while len(self._unclassified) >= CLASSIFY_BATCH or (end and self._unclassified):
+            batch, self._unclassified = self._unclassified[:CLASSIFY_BATCH], self._unclassified[CLASSIFY_BATCH:]
+            t0 = time.perf_counter()
+            probs = classify_crops(self.cls, np.stack([c for _, c in batch]))
+            self.stats["classify_s"] += time.perf_counter() - t0
+            self._done += [(inst, p) for (inst, _), p in zip(batch, probs)]
+
+    def _centre(self, inst: Instance) -> tuple[float, float]:
+        """Level-0 centre of the instance's bounding box (what the classifier was trained on)."""
+        x0, y0, x1, y1 = inst.bbox
+        return (x0 + x1) / 2 * self.grid_px0, (y0 + y1) / 2 * self.grid_px0
+
+
+def describe_stats(stats: dict[str, Any]) -> dict[str, float]:
+    """Post-processing busy times, as reported in `timings_s`."""
+    return {"instances": stats["instances_s"], "classification_read": stats["crops_s"],
+            "classification_compute": stats["classify_s"],
+            "classification": stats["crops_s"] + stats["classify_s"]}
