@@ -29,7 +29,14 @@ sys.path.insert(0, str(REPO))
 from app.slides.reader import SlideReader
 from worker.pipeline.mosaic import TileMosaic
 from worker.pipeline.post import classify_crops, read_crops
-from worker.pipeline.run import TISSUE_MPP, analyze_slide_file, get_models, plan_tiles, tile_rects
+from worker.pipeline.run import (
+    TISSUE_MPP,
+    analyze_slide_file,
+    detector_batch,
+    get_models,
+    plan_tiles,
+    tile_rects,
+)
 from worker.pipeline.tissue import compute_tissue_mask
 
 
@@ -77,7 +84,7 @@ def read_only(slide: Path, det: Any, cls: Any, centres: list[tuple[float, float]
     return t_read, imgs, crops
 
 
-def shape_batches(imgs: list[np.ndarray], batch: int = 4) -> list[np.ndarray]:
+def shape_batches(imgs: list[np.ndarray], batch: int) -> list[np.ndarray]:
     """Equal-shape batches, as the pipeline forms them."""
     by: dict[tuple[int, ...], list[np.ndarray]] = {}
     for im in imgs:
@@ -85,8 +92,8 @@ def shape_batches(imgs: list[np.ndarray], batch: int = 4) -> list[np.ndarray]:
     return [np.stack(v[i : i + batch]) for v in by.values() for i in range(0, len(v), batch)]
 
 
-def compute_only(det: Any, cls: Any, imgs: list[np.ndarray], crops: np.ndarray, batch: int = 4) -> float:
-    batches = shape_batches(imgs, batch)
+def compute_only(det: Any, cls: Any, imgs: list[np.ndarray], crops: np.ndarray) -> float:
+    batches = shape_batches(imgs, detector_batch(det))
     t0 = time.perf_counter()
     for b in batches:
         det.run(b)
@@ -128,7 +135,7 @@ def torch_from_onnx(onnx_path: Path, module: Any) -> Any:
     return module.eval()
 
 
-def torch_eager(det: Any, cls: Any, imgs: list[np.ndarray], crops: np.ndarray, batch: int = 4) -> tuple[float, float]:
+def torch_eager(det: Any, cls: Any, imgs: list[np.ndarray], crops: np.ndarray, batch: int = 1) -> tuple[float, float]:
     """Same tiles and crops through torch eager (2 threads); returns (seconds, max |Δ| vs ORT on one batch)."""
     import torch
 

@@ -36,6 +36,16 @@ TISSUE_MPP = 16.0  # µm/px of the tissue mask: glomeruli span ~10 px, cores ~40
 Progress = Callable[[str, float], None]
 
 
+def detector_batch(det: LoadedModel) -> int:
+    """Tiles per onnxruntime call: 1 on CPU, 8 on CUDA.
+
+    On 2 CPU cores one 512² tile per call is as fast as four (measured: 0.30 s vs 0.32 s for 4
+    tiles), and single tiles keep the raster order that lets rows become final early; a GPU wants
+    bigger batches to be fed at all.
+    """
+    return 8 if "CUDAExecutionProvider" in det.providers else 1
+
+
 class PipelineCancelled(Exception):
     """`should_cancel()` returned True; no partial result is returned."""
 
@@ -181,7 +191,7 @@ def detect(
     *,
     mpp0: float,
     tissue_mask: Any,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     progress: Progress | None = None,
     should_cancel: Callable[[], bool] | None = None,
     post: Callable[[ProbabilityCanvas, TileMosaic], PostProcessor] | None = None,
@@ -209,7 +219,8 @@ def detect(
     # top canvas row of each tile still to come: rows above the smallest are final
     tops = Counter(round(t.y0 * mpp0 / out_mpp) for t in tiles)
     pp = post(canvas, mosaic) if post is not None else None
-    q: queue.Queue[Any] = queue.Queue(maxsize=batch_size * 3)
+    batch_size = batch_size or detector_batch(det)
+    q: queue.Queue[Any] = queue.Queue(maxsize=max(4, batch_size * 3))
     stop = threading.Event()
     th = threading.Thread(target=_tiles_reader, args=(mosaic, tiles, q, stop, stats), daemon=True)
     th.start()
@@ -262,7 +273,7 @@ def analyze_slide_file(
     progress: Progress | None = None,
     should_cancel: Callable[[], bool] | None = None,
     models_dir: Path | None = None,
-    batch_size: int = 4,
+    batch_size: int | None = None,
 ) -> PipelineResult:
     """Find and grade every glomerulus of an open slide.
 
@@ -272,7 +283,7 @@ def analyze_slide_file(
         progress: called with (stage, fraction 0–1) as work advances.
         should_cancel: polled between batches; True raises `PipelineCancelled`.
         models_dir: folder holding `glom_detector/` and `glom_classifier/` (default: shipped models).
-        batch_size: detector tiles per onnxruntime call.
+        batch_size: detector tiles per onnxruntime call (default: `detector_batch`).
 
     Raises:
         SlideReadError: the slide states no µm/px and none was supplied.
