@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 5.0
     heartbeat_timeout_s: float = 30.0
     max_job_attempts: int = 3
+    # Longest one analysis attempt may run: past it the pipeline is stopped at its next check and the
+    # job fails with a clear error; past it plus a grace minute the heartbeat stops, so a worker hung
+    # inside a C call is treated as dead by the reaper. Keep Redis's visibility_timeout above it.
+    job_time_limit_s: float = Field(1800.0, gt=0)
     embedded_worker: bool = True
     worker_concurrency: int = 1
     # Broker queue the analysis task is sent to and consumed from (routes analysis to GPU workers).

@@ -79,7 +79,8 @@ def create_celery(settings: Settings | None = None) -> Celery:
     app = Celery("glomcheck", broker=url, include=["worker.tasks"])
     transport_options: dict[str, Any] = {}
     if url.startswith(("redis", "rediss")):
-        transport_options["visibility_timeout"] = REDIS_VISIBILITY_TIMEOUT_S
+        # above the longest job, or Redis hands a running job to a second worker
+        transport_options["visibility_timeout"] = max(REDIS_VISIBILITY_TIMEOUT_S, 2 * settings.job_time_limit_s)
     app.conf.update(
         task_default_queue=task_queue(),
         task_serializer="json",

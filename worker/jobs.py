@@ -236,14 +236,18 @@ def beat(lease: Lease) -> None:
 class Heartbeat(threading.Thread):
     """Beats every `interval` seconds while the job runs, so the reaper knows this worker is alive."""
 
-    def __init__(self, lease: Lease, interval: float) -> None:
+    def __init__(self, lease: Lease, interval: float, *, until: float | None = None) -> None:
         super().__init__(name=f"heartbeat-job-{lease.job_id}", daemon=True)
         self.lease = lease
         self.interval = interval
+        self.until = until  # time.monotonic() after which we stop vouching for this job
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
+            if self.until is not None and time.monotonic() > self.until:
+                log.error("job %s is past its time limit and did not stop; leaving it to the reaper", self.lease.job_id)
+                return
             try:
                 beat(self.lease)
             except Exception:  # a missed beat is survivable; many missed beats mean the reaper takes over
@@ -441,6 +445,14 @@ def _load_target(job_id: int) -> SlideTarget:
     return SlideTarget(get_settings().storage / row[0], dict(row[1] or {}), row[2])
 
 
+TIME_LIMIT_GRACE_S = 60.0
+
+
+def _time_limit_message(limit: float) -> str:
+    return (f"The analysis ran longer than the time limit of {limit:g} s and was stopped; raise "
+            "GLOMCHECK_JOB_TIME_LIMIT_S for very large slides, or check the worker's hardware.")
+
+
 def run_job(job_id: int, *, worker_id: str | None = None, task_id: str | None = None,
             pipeline: Pipeline | None = None) -> Outcome:
     """Claim, run and finish one job. Idempotent: a duplicate message for a non-queued job is a no-op.
@@ -454,18 +466,28 @@ def run_job(job_id: int, *, worker_id: str | None = None, task_id: str | None = 
     if lease is None:
         log.info("job %s is not queued; nothing to do", job_id)
         return Outcome.skipped
-    heartbeat = Heartbeat(lease, settings.heartbeat_interval_s)
+    limit = settings.job_time_limit_s
+    deadline = time.monotonic() + limit
+    heartbeat = Heartbeat(lease, settings.heartbeat_interval_s, until=deadline + TIME_LIMIT_GRACE_S)
     heartbeat.start()
     started = time.perf_counter()
+    timed_out = threading.Event()
+
+    def should_cancel() -> bool:
+        if time.monotonic() > deadline:
+            timed_out.set()
+        return lease.should_stop or timed_out.is_set()
+
     try:
         target = _load_target(job_id)
         progress = ProgressWriter(lease, get_settings().progress_write_interval_s)
         run = pipeline or resolve_pipeline()
         with SlideReader(target.path, options=target.reader_options) as reader:
-            result = run(reader, mpp_override=target.mpp_override, progress=progress,
-                         should_cancel=lambda: lease.should_stop)
+            result = run(reader, mpp_override=target.mpp_override, progress=progress, should_cancel=should_cancel)
         if lease.lost.is_set():
             return Outcome.lost
+        if timed_out.is_set() and not lease.cancel.is_set():
+            return Outcome.failed if finish_failed(lease, _time_limit_message(limit)) else Outcome.lost
         if lease.cancel.is_set():
             return Outcome.cancelled if finish_failed(lease, "", state=JobState.cancelled) else Outcome.lost
         ok = finish_succeeded(lease, result, total_s=time.perf_counter() - started)
@@ -473,6 +495,8 @@ def run_job(job_id: int, *, worker_id: str | None = None, task_id: str | None = 
     except BaseException as exc:
         if lease.lost.is_set():
             return Outcome.lost
+        if timed_out.is_set() and not lease.cancel.is_set():
+            return Outcome.failed if finish_failed(lease, _time_limit_message(limit)) else Outcome.lost
         if isinstance(exc, JobCancelled) or lease.cancel.is_set():
             return Outcome.cancelled if finish_failed(lease, "", state=JobState.cancelled) else Outcome.lost
         if is_transient(exc):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -219,3 +220,30 @@ def test_pipeline_seam_prefers_configured_plugin(owner: Person) -> None:
     configure(None, analysis_pipeline=None)
     jobs.clear_settings_cache()
     assert jobs.resolve_pipeline() is not fake_pipeline.analyze
+
+
+def test_a_job_past_its_time_limit_fails_with_a_clear_error(owner: Person) -> None:
+    configure(None, test_stage_delay_s="5", job_time_limit_s="0.3")
+    try:
+        slide = make_slide(owner, case_state="analyzing")
+        job_id = queue_job(slide, owner)
+        t0 = time.monotonic()
+        assert jobs.run_job(job_id, pipeline=fake_pipeline.analyze) is jobs.Outcome.failed
+        assert time.monotonic() - t0 < 4  # stopped at the next check, not after the 15 s of stages
+        job = job_row(job_id)
+        assert job.state == "failed" and "time limit of 0.3 s" in (job.error or "")
+        assert glomeruli_count(job_id) == 0
+        assert case_state(slide.case_id) == "uploaded"
+    finally:
+        configure(None, job_time_limit_s=None)
+
+
+def test_heartbeat_stops_vouching_after_the_deadline(owner: Person) -> None:
+    """A worker stuck in a C call past the limit goes silent, so the reaper re-queues the job."""
+    job_id = queue_job(make_slide(owner), owner)
+    lease = jobs.claim(job_id, worker_id="stuck")
+    assert lease is not None
+    hb = jobs.Heartbeat(lease, 0.05, until=time.monotonic() + 0.2)
+    hb.start()
+    hb.join(2)
+    assert not hb.is_alive()
