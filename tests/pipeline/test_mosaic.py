@@ -1,4 +1,4 @@
-"""The band mosaic gives the detector the same pixels as reading each tile, while reading each pixel once."""
+"""The cell mosaic gives the detector the same pixels as reading each tile, while reading each pixel once."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_tiles_equal_direct_reads_at_an_integer_scale(synth_tiff: Path) -> None:
         w, h = r.dimensions
         f = 2.0 / mpp0
         rects = [Rect(0, 0, 256, 192), Rect(192, 64, 256, 256), Rect(int(w / f) - 100, int(h / f) - 80, 128, 128)]
-        m = TileMosaic(r, mpp0=mpp0, mpp=2.0, rects=rects, band_rows=96)
+        m = TileMosaic(r, mpp0=mpp0, mpp=2.0, rects=rects, band_rows=96, cell_cols=1000)
         got = dict(m.stream())
         for i, q in enumerate(rects):
             direct = r.read_rect_mpp(round(q.x * f), round(q.y * f), round(q.w * f), round(q.h * f), 2.0, mpp0=mpp0)
@@ -33,6 +33,7 @@ def test_tiles_equal_direct_reads_at_an_integer_scale(synth_tiff: Path) -> None:
             assert (got[i][hh:] == 255).all() and (got[i][:, ww:] == 255).all()
         # rects 0 and 1 overlap: bands 0–1 read their union once ([0, 448) wide), not 256 + 256
         assert m.spans(0) == [(0, 448)] and m.spans(1) == [(0, 448)]
+        assert m.ready(0, 0, 448, 320) and not TileMosaic(r, mpp0=mpp0, mpp=2.0, rects=rects).ready(0, 0, 8, 8)
 
 
 def test_real_svs_non_integer_scale_and_crops() -> None:
@@ -53,11 +54,11 @@ def test_real_svs_non_integer_scale_and_crops() -> None:
         assert crops[0].std() > 5  # real tissue, not padding
 
 
-@pytest.mark.parametrize("band_rows", [1, 7, 128])
-def test_region_spans_any_band_height(synth_tiff: Path, band_rows: int) -> None:
+@pytest.mark.parametrize(("band_rows", "cell_cols"), [(1, 5), (7, 33), (128, 512), (200, 9)])
+def test_region_spans_any_cell_size(synth_tiff: Path, band_rows: int, cell_cols: int) -> None:
     with SlideReader(synth_tiff) as r:
         mpp0 = r.mpp[0]  # type: ignore[index]
-        m = TileMosaic(r, mpp0=mpp0, mpp=2.0, rects=[Rect(10, 20, 64, 48)], band_rows=band_rows)
+        m = TileMosaic(r, mpp0=mpp0, mpp=2.0, rects=[Rect(10, 20, 64, 48)], band_rows=band_rows, cell_cols=cell_cols)
         m.read_all()
         ref = TileMosaic(r, mpp0=mpp0, mpp=2.0, rects=[Rect(10, 20, 64, 48)], band_rows=48)
         ref.read_all()

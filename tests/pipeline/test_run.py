@@ -134,3 +134,23 @@ def test_cancel_mid_detection_stops_the_post_thread(synth_tiff: Path) -> None:
     with SlideReader(synth_tiff) as r, pytest.raises(PipelineCancelled):
         analyze_slide_file(r, should_cancel=lambda: next(calls) >= 3, batch_size=1)
     assert not [t for t in threading.enumerate() if t.name == "glomcheck-post"]
+
+
+def test_helper_threads_yield_to_the_model_only_themselves() -> None:
+    import os
+    import threading
+
+    from worker.pipeline.run import yield_to_model
+
+    seen: dict[str, int] = {}
+
+    def helper() -> None:
+        yield_to_model()
+        seen["helper"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    th = threading.Thread(target=helper)
+    th.start()
+    th.join()
+    assert seen["helper"] == min(19, before + 10) or seen["helper"] == 10
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # the model's thread keeps its priority

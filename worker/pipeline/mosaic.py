@@ -2,9 +2,9 @@
 
 Detector tiles overlap (stride 384 of 512 px), so reading them one by one makes OpenSlide composite
 and convert ~1.7× the pixels the detector needs, and its cost is mostly per output pixel (assembling
-cached JPEG tiles, un-premultiplying ARGB). Reading horizontal bands over the union of the tiles
-converts each pixel once; detector tiles and classifier crops are then sliced from memory. Only the
-spans of each band that hold tiles are kept, so memory follows the tissue area, not the slide size.
+cached JPEG tiles, un-premultiplying ARGB). Reading the union of the tiles in cells of a few
+hundred pixels converts each pixel once; detector tiles and classifier crops are then sliced from memory. Only the
+parts under some tile are kept, so memory follows the tissue area, not the slide size.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from PIL import Image
 
 from app.slides.reader import SlideReader
 
-BAND_ROWS = 128  # mosaic rows read per band: small enough that the first tile is ready early
+BAND_ROWS = 128  # mosaic rows per cell
+CELL_COLS = 512  # mosaic columns per cell: a tile needs ~2×5 cells, so the first one is ready early
 
 
 @dataclass(frozen=True)
@@ -44,24 +45,29 @@ def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 class TileMosaic:
-    """Pixels at `mpp` over `rects`, read band by band from `reader`.
+    """Pixels at `mpp` over `rects`, read cell by cell from `reader`.
+
+    A cell is `band_rows` rows × `cell_cols` columns of the mosaic; only its parts under some rect
+    are read. Cells keep the first tile's wait short (a whole-width band would be read first) and
+    let the reader run ahead of the detector row by row.
 
     Args:
         reader: the open slide.
         mpp0: level-0 µm/px.
         mpp: the mosaic's µm/px (the detector's).
         rects: the regions that will be asked for (detector tiles), in mosaic px.
-        band_rows: mosaic rows per read.
+        band_rows: mosaic rows per cell.
+        cell_cols: mosaic columns per cell.
     """
 
     def __init__(self, reader: SlideReader, *, mpp0: float, mpp: float, rects: list[Rect],
-                 band_rows: int = BAND_ROWS) -> None:
+                 band_rows: int = BAND_ROWS, cell_cols: int = CELL_COLS) -> None:
         self.reader = reader
         self.mpp0, self.mpp = mpp0, mpp
         self.scale = mpp / mpp0  # level-0 px per mosaic px
-        self.band_rows = band_rows
+        self.band_rows, self.cell_cols = band_rows, cell_cols
         self.rects = rects
-        self._bands: dict[int, list[tuple[int, NDArray[np.uint8]]]] = {}
+        self._cells: dict[tuple[int, int], list[tuple[int, NDArray[np.uint8]]]] = {}
         self._spans: dict[int, list[tuple[int, int]]] = {}
         self.pixels_read = 0
 
@@ -73,56 +79,62 @@ class TileMosaic:
             self._spans[band] = merge_spans([(r.x, r.x + r.w) for r in self.rects if r.y < y1 and r.y + r.h > y0])
         return self._spans[band]
 
-    def ready(self, y: int, h: int) -> bool:
-        """True when every band of rows y..y+h-1 that will ever be read has been (safe from another thread)."""
-        return all(b in self._bands or not self.spans(b) for b in self._bands_of(y, h))
+    def _cell_spans(self, band: int, col: int) -> list[tuple[int, int]]:
+        c0, c1 = col * self.cell_cols, (col + 1) * self.cell_cols
+        return [(max(s, c0), min(e, c1)) for s, e in self.spans(band) if s < c1 and e > c0]
+
+    def _cells_of(self, x: int, y: int, w: int, h: int) -> list[tuple[int, int]]:
+        bands = range(max(0, y // self.band_rows), math.ceil((y + h) / self.band_rows))
+        cols = range(max(0, x // self.cell_cols), math.ceil((x + w) / self.cell_cols))
+        return [(b, c) for b in bands for c in cols]
+
+    def ready(self, x: int, y: int, w: int, h: int) -> bool:
+        """True when every cell under the rect that will ever be read has been (safe from another thread)."""
+        return all(k in self._cells or not self._cell_spans(*k) for k in self._cells_of(x, y, w, h))
 
     def crop_rect(self, cx: float, cy: float, size: int) -> Rect:
         """The `size`² rect (mosaic px) centred on a level-0 point."""
         return Rect(round(cx / self.scale - size / 2), round(cy / self.scale - size / 2), size, size)
 
-    def read_band(self, band: int) -> None:
-        """Read every span of one band (idempotent)."""
-        if band in self._bands:
+    def read_cell(self, band: int, col: int) -> None:
+        """Read the parts of one cell under some rect (idempotent)."""
+        if (band, col) in self._cells:
             return
         rows = self.band_rows
         y_top = band * rows
         ly0 = round(y_top * self.scale)
         ly1 = round((y_top + rows) * self.scale)
         segs: list[tuple[int, NDArray[np.uint8]]] = []
-        for s, e in self.spans(band):
+        for s, e in self._cell_spans(band, col):
             lx0, lx1 = round(s * self.scale), round(e * self.scale)
             img = self.reader.read_rect_mpp(lx0, ly0, lx1 - lx0, ly1 - ly0, self.mpp, mpp0=self.mpp0)
             if img.shape[:2] != (rows, e - s):  # ±1 px of rounding at non-integer scales
                 img = np.asarray(Image.fromarray(img).resize((e - s, rows), Image.Resampling.BILINEAR))
             segs.append((s, img))
             self.pixels_read += img.shape[0] * img.shape[1]
-        self._bands[band] = segs
-
-    def _bands_of(self, y: int, h: int) -> range:
-        return range(max(0, y // self.band_rows), math.ceil((y + h) / self.band_rows))
+        self._cells[(band, col)] = segs  # published whole: readers on other threads see all or nothing
 
     def read_all(self) -> None:
-        """Read every band any rect needs (what the pipeline reads, without slicing tiles)."""
-        for b in sorted({b for r in self.rects for b in self._bands_of(r.y, r.h)}):
-            self.read_band(b)
+        """Read every cell any rect needs (what the pipeline reads, without slicing tiles)."""
+        for k in sorted({k for r in self.rects for k in self._cells_of(r.x, r.y, r.w, r.h)}):
+            self.read_cell(*k)
 
     def stream(self) -> Iterator[tuple[int, NDArray[np.uint8]]]:
-        """Read bands top to bottom, yielding (rect index, pixels) as soon as a rect is complete."""
+        """Read cells top to bottom, yielding (rect index, pixels) as soon as a rect is complete."""
         order = sorted(range(len(self.rects)), key=lambda i: (self.rects[i].y + self.rects[i].h, self.rects[i].x))
         for i in order:
             r = self.rects[i]
-            for b in self._bands_of(r.y, r.h):
-                self.read_band(b)
+            for k in self._cells_of(r.x, r.y, r.w, r.h):
+                self.read_cell(*k)
             yield i, self.region(r.x, r.y, r.w, r.h)
 
     # -- slicing ----------------------------------------------------------------------------
     def region(self, x: int, y: int, w: int, h: int) -> NDArray[np.uint8]:
         """Pixels of a rectangle; white where nothing was read (glass, or beyond the slide)."""
         out = np.full((h, w, 3), 255, np.uint8)
-        for b in self._bands_of(y, h):
+        for b, c in self._cells_of(x, y, w, h):
             by = b * self.band_rows
-            for sx, img in self._bands.get(b, ()):
+            for sx, img in self._cells.get((b, c), ()):
                 ix0, ix1 = max(x, sx), min(x + w, sx + img.shape[1])
                 iy0, iy1 = max(y, by), min(y + h, by + img.shape[0])
                 if ix0 < ix1 and iy0 < iy1:

@@ -101,6 +101,9 @@ class PostProcessor:
 
     # -- the thread ---------------------------------------------------------------------------
     def _run(self) -> None:
+        from worker.pipeline.run import yield_to_model
+
+        yield_to_model()
         try:
             end = False
             while not end:
@@ -135,7 +138,7 @@ class PostProcessor:
                 crop = read_crops(self.reader, [(cx, cy)], mpp0=self.mpp0, mpp=self.cmpp, size=self.csize)[0]
             else:
                 r = self.mosaic.crop_rect(cx, cy, self.csize)
-                if not (end or self.mosaic.ready(r.y, r.h)):
+                if not (end or self.mosaic.ready(r.x, r.y, r.w, r.h)):
                     waiting.append(inst)
                     continue
                 crop = self.mosaic.region(r.x, r.y, r.w, r.h)

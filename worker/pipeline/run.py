@@ -8,6 +8,7 @@ overlaps inference.
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 import time
@@ -23,6 +24,7 @@ from numpy.typing import NDArray
 from shapely.geometry import Polygon
 
 from app.assessment.findings import Thresholds, glomerulus_status
+from app.config import get_settings
 from app.slides.reader import SlideReader, SlideReadError
 from worker.evaluation.metrics import sigmoid
 from worker.pipeline.instances import InstanceParams, ProbabilityCanvas
@@ -89,6 +91,21 @@ def _round_to(v: float, multiple: int) -> int:
     return max(multiple, math.ceil(round(v, 3) / multiple) * multiple)
 
 
+def yield_to_model() -> None:
+    """Lower this thread's CPU priority (Linux: per thread) so onnxruntime's threads are not preempted.
+
+    onnxruntime splits each operator over its threads and waits for the slowest; a reader or
+    post-processing thread that takes a core mid-operator stalls all of them. At a lower priority
+    these threads use the gaps the model leaves (setting `pipeline_helper_nice`).
+    """
+    nice = get_settings().pipeline_helper_nice
+    if nice and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except OSError:
+            pass
+
+
 def tile_rects(tiles: list[Tile], *, mpp0: float, mpp: float, size: int, multiple: int) -> list[Rect]:
     """Detector tiles in mosaic px, sizes rounded up to the network's multiple (≤ `size`)."""
     f = mpp / mpp0
@@ -99,7 +116,8 @@ def tile_rects(tiles: list[Tile], *, mpp0: float, mpp: float, size: int, multipl
 def _tiles_reader(
     mosaic: TileMosaic, tiles: list[Tile], out: queue.Queue[Any], stop: threading.Event, stats: dict[str, float],
 ) -> None:
-    """Producer: read the mosaic band by band and queue each tile as soon as its pixels are in."""
+    """Producer: read the mosaic cell by cell and queue each tile as soon as its pixels are in."""
+    yield_to_model()
     try:
         it = mosaic.stream()
         while not stop.is_set():
@@ -220,7 +238,8 @@ def detect(
     tops = Counter(round(t.y0 * mpp0 / out_mpp) for t in tiles)
     pp = post(canvas, mosaic) if post is not None else None
     batch_size = batch_size or detector_batch(det)
-    q: queue.Queue[Any] = queue.Queue(maxsize=max(4, batch_size * 3))
+    # room to read ahead by about a row of tiles (≤ 25 MB), so reading the next row's cells never stalls the model
+    q: queue.Queue[Any] = queue.Queue(maxsize=max(32, batch_size * 4))
     stop = threading.Event()
     th = threading.Thread(target=_tiles_reader, args=(mosaic, tiles, q, stop, stats), daemon=True)
     th.start()
