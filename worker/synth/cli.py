@@ -21,8 +21,11 @@ import click
 @click.option("--sections", type=click.IntRange(1, 3), default=1, show_default=True)
 @click.option("--size", type=click.Choice(["small", "full"]), default="small", show_default=True,
               help="small: 2.4 mm cores (tests); full: 1.5 cm cores.")
+@click.option("--defocus", "defocus", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of glomeruli blurred out of focus (flagged out_of_focus in the truth); chosen by --seed.")
+@click.option("--defocus-um", type=float, default=2.0, show_default=True, help="Defocus PSF (disc) radius, µm.")
 def synth(out: Path, seed: int, stain: str, fmt: str | None, glomeruli_from: Path | None, centres: tuple[str, ...],
-          sections: int, size: str) -> None:
+          sections: int, size: str, defocus: float, defocus_um: float) -> None:
     """Write a pyramidal synthetic slide OUT (0.25 µm/px) and OUT's .geojson ground truth."""
     from worker.synth import make_slide
 
@@ -30,6 +33,13 @@ def synth(out: Path, seed: int, stain: str, fmt: str | None, glomeruli_from: Pat
     t = time.perf_counter()
     slide, truth = make_slide(out, seed=seed, stain=stain, fmt=fmt, sections=sections, size=size,  # type: ignore[arg-type]
                               glomeruli_from=glomeruli_from, centres=set(centres) or None)
+    if defocus > 0:
+        from worker.synth.defocus import defocus_slide
+
+        tmp = slide.with_name(f".defocus-{slide.name}")
+        defocus_slide(slide, tmp, radius_um=defocus_um, fraction=defocus, seed=seed, truth=truth)
+        tmp.replace(slide)
+        tmp.with_suffix(".geojson").replace(truth)
     n = len(json.loads(truth.read_text())["features"])
     click.echo(json.dumps({"slide": str(slide), "truth": str(truth), "glomeruli": n,
                            "seconds": round(time.perf_counter() - t, 2)}))

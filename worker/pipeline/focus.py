@@ -1,0 +1,170 @@
+"""Flag glomeruli that are out of focus, judged against the slide's own in-focus tissue.
+
+Why relative: an absolute sharpness threshold (e.g. Laplacian variance) moves with stain intensity,
+scanner optics, JPEG quality and content, so one number cannot serve every slide. Here each
+glomerulus is compared with tissue patches of the same slide read at the same µm/px, and the measure
+itself is a ratio of two frequency bands, so stain contrast cancels out. An absolute floor on that
+ratio catches the one case the relative rule cannot see: a slide blurred everywhere.
+
+Why `FOCUS_MPP` = 1 µm/px: defocus first removes detail of 1–2 µm (chromatin, capillary walls, the
+PAS-positive basement membranes); the detector's 2 µm/px has already lost it. 1 µm/px is a stored level
+of 40× pyramids (level 1 of Aperio's 4× steps, level 2 of 2× steps), so reading it is cheap; on 20× scans
+it comes from level 0 at 4× the pixels, still within budget because only a central window of each
+glomerulus and a few dozen reference patches are read.
+
+See models/glom_detector/FOCUS.md for the measured detection and false-flag rates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from app.slides.reader import SlideReader
+from worker.pipeline.tissue import TissueMask
+
+FOCUS_VERSION = "1.0.0"
+FOCUS_MPP = 1.0  # µm/px at which sharpness is measured
+REL_THRESHOLD = 0.75  # out of focus when score < REL_THRESHOLD × the slide's reference
+ABS_FLOOR = 0.60  # out of focus whatever the reference when score < ABS_FLOOR (blurred-everywhere guard)
+WINDOW_UM = 128.0  # central window of each glomerulus that is measured (µm); bounds the cost
+PATCH_UM = 96.0  # reference tissue patch edge (µm)
+N_PATCHES = 48  # reference patches per slide (fewer when there is less tissue)
+MIN_TISSUE_PX = 400  # a window with fewer tissue pixels (at FOCUS_MPP) gets no score
+_FINE_SIGMA, _MID_SIGMA = 1.0, 2.0  # px at FOCUS_MPP: fine band = detail below ~2 µm, mid band ~2–4 µm
+
+
+@dataclass(frozen=True)
+class FocusResult:
+    """Focus of one glomerulus.
+
+    Attributes:
+        score: band ratio of the glomerulus window (NaN when it holds too little tissue to judge).
+        reference: median band ratio of the slide's tissue patches (NaN when none could be measured).
+        out_of_focus: score < REL_THRESHOLD × reference, or score < ABS_FLOOR.
+        slide_blurred: the reference itself is below ABS_FLOOR (the whole slide looks out of focus).
+    """
+
+    score: float
+    reference: float
+    out_of_focus: bool
+    slide_blurred: bool
+
+    @property
+    def ratio(self) -> float:
+        return self.score / self.reference if self.reference > 0 else math.nan
+
+
+def _tissue_pixels(rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
+    """Stained pixels away from glass: the tissue/glass border is a strong edge that blur hardly changes
+    relative to its own mid band, so it would dilute the measure."""
+    f = rgb.astype(np.float32)
+    mx, mn = f.max(axis=2), f.min(axis=2)
+    tissue = ((mx - mn) > 0.08 * 255) | (mx < 0.75 * 255)
+    return np.asarray(ndimage.binary_erosion(tissue, iterations=3), bool)
+
+
+def sharpness(rgb: NDArray[np.uint8]) -> float:
+    """Band ratio RMS(fine) / RMS(mid) over the tissue pixels of an RGB window at FOCUS_MPP.
+
+    Defocus is a low-pass filter: it attenuates the fine band (< ~2 µm) much more than the mid band
+    (~2–4 µm), so the ratio falls with blur while stain contrast, which scales both bands, cancels.
+
+    Returns:
+        the ratio (measured: ≥ 0.76 on sharp PAS, H&E and synthetic tissue at 1 µm/px; ~0.5 under a
+        4 µm defocus), or NaN with too little tissue.
+    """
+    mask = _tissue_pixels(rgb)
+    if int(mask.sum()) < MIN_TISSUE_PX:
+        return math.nan
+    g = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    g1 = ndimage.gaussian_filter(g, _FINE_SIGMA, truncate=3.0)
+    g3 = ndimage.gaussian_filter(g, _MID_SIGMA, truncate=3.0)
+    fine = (g - g1)[mask]
+    mid = (g1 - g3)[mask]
+    den = float(np.sqrt(np.mean(mid * mid)))
+    return float(np.sqrt(np.mean(fine * fine))) / den if den > 1e-3 else math.nan
+
+
+def decide(score: float, reference: float, *, rel: float = REL_THRESHOLD, floor: float = ABS_FLOOR) -> bool:
+    """The rule: below `rel` × the slide's in-focus reference, or below the absolute `floor`.
+
+    An unmeasurable glomerulus (NaN score) is not flagged: there is no evidence of blur.
+    """
+    if math.isnan(score):
+        return False
+    if score < floor:
+        return True
+    return not math.isnan(reference) and score < rel * reference
+
+
+def _read_window(reader: SlideReader, cx: float, cy: float, w_um: float, h_um: float, mpp0: float) -> NDArray[np.uint8]:
+    """RGB at FOCUS_MPP of the level-0 rectangle centred on (cx, cy), clipped to the slide."""
+    w0, h0 = reader.dimensions
+    x0, y0 = max(0, round(cx - w_um / mpp0 / 2)), max(0, round(cy - h_um / mpp0 / 2))
+    x1, y1 = min(w0, round(cx + w_um / mpp0 / 2)), min(h0, round(cy + h_um / mpp0 / 2))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return np.full((1, 1, 3), 255, np.uint8)
+    return reader.read_rect_mpp(x0, y0, x1 - x0, y1 - y0, FOCUS_MPP, mpp0=mpp0)
+
+
+def reference_centres(
+    tissue_mask: TissueMask, exclude_px0: Sequence[tuple[float, float, float, float]], *, mpp0: float,
+    n: int = N_PATCHES,
+) -> list[tuple[float, float]]:
+    """Level-0 centres of up to `n` reference patches: tissue away from its edge and from glomeruli,
+    spread evenly over the tissue (deterministic, so a re-run gives the same flags)."""
+    ds = tissue_mask.downsample
+    m = np.asarray(tissue_mask.mask, bool)
+    inner = ndimage.binary_erosion(m, iterations=max(1, math.ceil(PATCH_UM / 2 / (ds * mpp0))))
+    if not inner.any():
+        inner = m
+    keep = inner.copy()
+    for x0, y0, x1, y1 in exclude_px0:
+        keep[max(0, int(y0 / ds)) : math.ceil(y1 / ds) + 1, max(0, int(x0 / ds)) : math.ceil(x1 / ds) + 1] = False
+    if keep.sum() < n // 4:  # glomeruli everywhere (a small field): use their surroundings too
+        keep = inner
+    ys, xs = np.nonzero(keep)
+    if ys.size == 0:
+        return []
+    idx = np.unique(np.linspace(0, ys.size - 1, min(n, ys.size)).round().astype(int))
+    return [((xs[i] + 0.5) * ds, (ys[i] + 0.5) * ds) for i in idx]
+
+
+def assess_focus(
+    reader: SlideReader,
+    boxes_px0: Sequence[tuple[float, float, float, float]],
+    *,
+    mpp0: float,
+    tissue_mask: TissueMask,
+) -> list[FocusResult]:
+    """Sharpness of each glomerulus relative to the slide's in-focus tissue, and the out-of-focus flag.
+
+    Args:
+        reader: the open slide.
+        boxes_px0: glomerulus bounding boxes (x0, y0, x1, y1), level-0 px.
+        mpp0: level-0 µm/px.
+        tissue_mask: the pipeline's tissue mask (any µm/px).
+
+    Returns:
+        one `FocusResult` per box, in order.
+    """
+    if not boxes_px0:
+        return []
+    refs = [sharpness(_read_window(reader, cx, cy, PATCH_UM, PATCH_UM, mpp0))
+            for cx, cy in reference_centres(tissue_mask, boxes_px0, mpp0=mpp0)]
+    vals = [r for r in refs if not math.isnan(r)]
+    reference = float(np.median(vals)) if vals else math.nan
+    blurred = not math.isnan(reference) and reference < ABS_FLOOR
+    out: list[FocusResult] = []
+    for x0, y0, x1, y1 in boxes_px0:
+        # the box's central WINDOW_UM square: the tuft, not the surrounding tissue, is what is graded
+        w_um, h_um = min(WINDOW_UM, (x1 - x0) * mpp0), min(WINDOW_UM, (y1 - y0) * mpp0)
+        s = sharpness(_read_window(reader, (x0 + x1) / 2, (y0 + y1) / 2, w_um, h_um, mpp0))
+        out.append(FocusResult(score=s, reference=reference, out_of_focus=decide(s, reference), slide_blurred=blurred))
+    return out
