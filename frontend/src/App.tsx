@@ -3,13 +3,21 @@ import { useTranslation } from "react-i18next";
 import { Navigate, Route, Routes, useLocation } from "react-router";
 import { useAuth } from "./auth/AuthProvider";
 import { Shell } from "./components/Shell";
-import { AdminPage } from "./pages/AdminPage";
-import { CasePage } from "./pages/CasePage";
 import { LoginPage } from "./pages/LoginPage";
-import { ModelsPage } from "./models/ModelsPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
-import { QueuePage } from "./pages/QueuePage";
 import { WorklistPage } from "./pages/WorklistPage";
+
+// Pages behind the worklist load on first visit: the viewer (OpenSeadragon) and the admin charts are
+// most of the bundle, and the login + worklist should not wait for them.
+const CasePage = lazy(() => import("./pages/CasePage").then((m) => ({ default: m.CasePage })));
+const QueuePage = lazy(() => import("./pages/QueuePage").then((m) => ({ default: m.QueuePage })));
+const ModelsPage = lazy(() => import("./models/ModelsPage").then((m) => ({ default: m.ModelsPage })));
+const AdminPage = lazy(() => import("./pages/AdminPage").then((m) => ({ default: m.AdminPage })));
+
+function Loading() {
+  const { t } = useTranslation();
+  return <div className="loading">{t("common.loading")}</div>;
+}
 
 // The overlay bench (bench/bench_overlay.py) only exists in dev and in `npm run build:bench` builds:
 // Vite replaces the flag at build time, so a production bundle contains neither the route nor its code.
@@ -32,11 +40,11 @@ export function App() {
       {BenchOverlayPage ? <Route path="/bench/overlay" element={<Suspense fallback={null}><BenchOverlayPage /></Suspense>} /> : null}
       <Route element={<RequireAuth />}>
         <Route index element={<WorklistPage />} />
-        <Route path="/cases/:caseId" element={<CasePage />} />
-        <Route path="/queue" element={<QueuePage />} />
-        <Route path="/models" element={<ModelsPage />} />
-        <Route path="/admin" element={<AdminPage />} />
-        <Route path="/admin/:section" element={<AdminPage />} />
+        <Route path="/cases/:caseId" element={<Suspense fallback={<Loading />}><CasePage /></Suspense>} />
+        <Route path="/queue" element={<Suspense fallback={<Loading />}><QueuePage /></Suspense>} />
+        <Route path="/models" element={<Suspense fallback={<Loading />}><ModelsPage /></Suspense>} />
+        <Route path="/admin" element={<Suspense fallback={<Loading />}><AdminPage /></Suspense>} />
+        <Route path="/admin/:section" element={<Suspense fallback={<Loading />}><AdminPage /></Suspense>} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

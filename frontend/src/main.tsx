@@ -2,7 +2,6 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter } from "react-router";
-import "openseadragon";
 import { ApiError } from "./api/errors";
 import { App } from "./App";
 import { AuthProvider } from "./auth/AuthProvider";
