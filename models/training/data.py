@@ -69,6 +69,16 @@ def read_annotations(geojson: Path) -> list[Annotation]:
     return out
 
 
+def read_vessels(geojson: Path) -> NDArray[np.float64]:
+    """Arterioles listed in a synthetic truth GeoJSON (properties.vessels: x, y, radius in level-0 px); (N, 3), maybe empty.
+
+    They are glomerulus look-alikes (round, with a lumen and erythrocytes) and serve as hard negatives.
+    """
+    data: Any = json.loads(geojson.read_text())
+    v = (data.get("properties") or {}).get("vessels") if isinstance(data, dict) else None
+    return np.asarray(v or [], np.float64).reshape(-1, 3)
+
+
 def rasterise(anns: list[Annotation], shape: tuple[int, int], scale: float, origin: tuple[float, float] = (0, 0)) -> NDArray[np.uint8]:
     """Binary mask (H, W) of the polygons, level-0 px × `scale` → mask px, shifted by `origin` (mask px)."""
     img = Image.new("L", (shape[1], shape[0]), 0)
@@ -88,15 +98,23 @@ def detector_patches(
     out_stride: int,
     per_slide: int,
     rng: np.random.Generator,
+    vessel_frac: float = 0.0,
+    slide_weight: Any = None,
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """Patches (N, patch, patch, 3) at `mpp` and masks (N, patch/out_stride, ...) of glomeruli.
 
-    Half the patches contain a glomerulus (random offset), half are random tissue.
+    Half the patches contain a glomerulus (random offset), half are random tissue. With
+    `vessel_frac` > 0, that fraction of all patches is instead centred (random offset) on an arteriole
+    listed in the truth (hard negatives; see `read_vessels`), when the slide lists any.
+    `slide_weight(slide_path) -> float` multiplies `per_slide` for a slide (e.g. more patches from
+    the stain/kind that fails most).
     """
     imgs: list[NDArray[np.uint8]] = []
     masks: list[NDArray[np.uint8]] = []
     for slide, gj in slides:
         anns = read_annotations(gj)
+        vessels = read_vessels(gj) if vessel_frac > 0 else np.zeros((0, 3))
+        n_slide = round(per_slide * (slide_weight(slide) if slide_weight is not None else 1.0))
         with SlideReader(slide) as r:
             if r.mpp is None:
                 raise ValueError(f"{slide} has no µm/px")
@@ -112,9 +130,14 @@ def detector_patches(
                 mx, mn = whole.max(axis=2).astype(np.int16), whole.min(axis=2).astype(np.int16)
                 sat = (mx - mn) > 20
             centres = [a.polygon.mean(axis=0) * s for a in anns]
-            for k in range(per_slide):
+            vcentres = [(vx * s, vy * s) for vx, vy, _ in vessels]
+            for k in range(n_slide):
                 if centres and k % 2 == 0:
                     cx, cy = centres[int(rng.integers(len(centres)))]
+                    x = int(cx - patch / 2 + rng.integers(-patch // 3, patch // 3 + 1))
+                    y = int(cy - patch / 2 + rng.integers(-patch // 3, patch // 3 + 1))
+                elif vcentres and rng.random() < 2 * vessel_frac:
+                    cx, cy = vcentres[int(rng.integers(len(vcentres)))]
                     x = int(cx - patch / 2 + rng.integers(-patch // 3, patch // 3 + 1))
                     y = int(cy - patch / 2 + rng.integers(-patch // 3, patch // 3 + 1))
                 else:

@@ -28,7 +28,12 @@ OUT_STRIDE = 2  # output map is 1/2 of the input: 4 µm/px
 TILE = 512  # inference tile, input px (1024 µm)
 STRIDE = 384  # inference stride, input px (256 µm overlap ≥ the largest glomerulus)
 TRIM = 32  # output px discarded at each inner tile border when stitching (128 µm)
-VERSION = "1.1.0"
+VERSION = "1.2.0"
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "glom_detector"
+# Recipe defaults (v1.2.0): part of every slide's patches centred on arterioles (the look-alikes behind the
+# v1.1.0 false positives) and more patches from composited H&E slides (the group below target).
+VESSEL_FRAC = 0.15
+SLIDE_WEIGHTS = {"he/composited": 1.5}
 
 
 def train_detector(
@@ -47,6 +52,8 @@ def train_detector(
     per_field: int = 60,
     real_batch: int = 6,
     exclude_fields: tuple[str, ...] = (),
+    vessel_frac: float = VESSEL_FRAC,
+    slide_weights: dict[str, float] | None = None,
     log: Any = print,
 ) -> dict[str, Any]:
     """Train, export `out_dir/model.onnx` and write a card (metrics added by evaluation later).
@@ -66,14 +73,21 @@ def train_detector(
         per_field: patches sampled per field and scale.
         real_batch: real-field patches added to each step's batch.
         exclude_fields: field file names left out (e.g. one with a known annotation gap).
+        vessel_frac: fraction of synthetic patches centred on an arteriole of the truth (hard negatives).
+        slide_weights: "stain/kind" (kind = drawn|composited) → multiplier of `per_slide` (default SLIDE_WEIGHTS).
+            Training on the "heldout" fields half is only allowed for a model written outside the shipped
+            folder (the reverse fold of the real-field check, never shipped).
     """
+    check_fields_split(out_dir, fields_split)
     setup_torch(threads, seed)
     pairs = find_slides(slides)
     if not pairs:
         raise SystemExit("no slides with a same-named .geojson found")
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    X, Y = detector_patches(pairs, mpp=DET_MPP, patch=patch, out_stride=OUT_STRIDE, per_slide=per_slide, rng=rng)
+    weights = dict(SLIDE_WEIGHTS if slide_weights is None else slide_weights)
+    X, Y = detector_patches(pairs, mpp=DET_MPP, patch=patch, out_stride=OUT_STRIDE, per_slide=per_slide, rng=rng,
+                            vessel_frac=vessel_frac, slide_weight=lambda sl: weights.get(slide_group(sl), 1.0))
     log(f"patches: {X.shape[0]} from {len(pairs)} slides in {time.perf_counter() - t0:.1f}s; "
         f"foreground {Y.mean():.3f}")
     real_names: list[str] = []
@@ -81,8 +95,6 @@ def train_detector(
     if fields is not None:
         from worker.evaluation.fields import field_split
 
-        if fields_split == "heldout":
-            raise ValueError("never train on the held-out fields")
         imgs = [p for p in field_split(fields, fields_split) if p.name not in exclude_fields]
         real_names = [p.name for p in imgs]
         XR, YR, WR = field_patches(imgs, fields / "masks", field_mpp=field_mpp, mpp=DET_MPP, patch=patch,
@@ -125,7 +137,8 @@ def train_detector(
     export_onnx(model, example, out_dir / "model.onnx", spatial_dynamic=True)
     diff = torch_ort_max_diff(model, out_dir / "model.onnx", example)
     card = detector_card(train_slides=[p.name for p, _ in pairs], n_patches=int(n), steps=steps, batch=batch,
-                         patch=patch, per_slide=per_slide, seed=seed, torch_ort_max_abs_diff=diff,
+                         patch=patch, per_slide=per_slide, seed=seed, threads=threads, vessel_frac=vessel_frac,
+                         slide_weights=weights, torch_ort_max_abs_diff=diff,
                          real_fields=({"folder": fields.name, "split": fields_split, "fields": real_names,
                                        "field_mpp_assumed": field_mpp, "per_field_per_scale": per_field,
                                        "scales": [0.9, 1.0, 1.1], "real_batch": real_batch,
@@ -133,6 +146,22 @@ def train_detector(
     write_card(out_dir, card)
     log(f"exported {out_dir / 'model.onnx'}; torch vs ORT max |diff| {diff:.2e}")
     return card
+
+
+def check_fields_split(out_dir: Path, fields_split: str) -> None:
+    """Only the reverse-fold check model, written outside the shipped folder, may learn the held-out fields."""
+    if fields_split not in ("train", "heldout"):
+        raise ValueError(f"fields_split must be 'train' or 'heldout', not {fields_split!r}")
+    if fields_split == "heldout" and out_dir.resolve() == SHIPPED_DIR.resolve():
+        raise ValueError("never train the shipped detector on the held-out fields")
+
+
+def slide_group(slide: Path) -> str:
+    """"stain/kind" of a slide from its truth GeoJSON properties (kind: drawn or composited)."""
+    import json
+
+    props = json.loads(slide.with_suffix(".geojson").read_text()).get("properties") or {}
+    return f"{props.get('stain', '?')}/{'composited' if props.get('composited') else 'drawn'}"
 
 
 def detector_card(**training: Any) -> dict[str, Any]:

@@ -149,7 +149,19 @@ def render_card_md(model_dir: Path, *, extra: str = "") -> str:
                       f"µm/px; {rf['dont_care']} glomeruli cut by the field edge are don't-care): TP {rf['tp']}, FP {rf['fp']}, "
                       f"FN {rf['fn']}, precision {rf['precision']}, recall {rf['recall']}, F1 {rf['f1']}. "
                       f"**This rests on only {n_glom} scorable glomeruli in {rf['fields']} fields**: one glomerulus more or "
-                      "less changes recall by a third, so read it as a sanity check, not an accuracy estimate.")]
+                      f"less changes recall by {1 / max(1, n_glom):.2f}, so read it as a sanity check, not an accuracy "
+                      "estimate.")]
+            rv = m.get("real_fields_reverse_fold")
+            if rv:
+                n_rv = rv["tp"] + rv["fn"]
+                lines += ["", (f"**Reverse fold** (a separate model, not shipped: same recipe and seed, trained on the "
+                          f"held-out half {', '.join(rv.get('trained_on', []))} instead, scored on the other "
+                          f"{rv['fields']} fields): TP {rv['tp']}, FP {rv['fp']}, FN {rv['fn']}, precision "
+                          f"{rv['precision']}, recall {rv['recall']}, F1 {rv['f1']} ({n_rv} scorable glomeruli, "
+                          f"{rv['dont_care']} edge-cut don't-care). Both folds pooled: TP {rv['pooled']['tp']}, FP "
+                          f"{rv['pooled']['fp']}, FN {rv['pooled']['fn']}, precision {rv['pooled']['precision']}, recall "
+                          f"{rv['pooled']['recall']}, F1 {rv['pooled']['f1']} — **{rv['pooled']['tp'] + rv['pooled']['fn']} "
+                          "scorable glomeruli in 24 fields**, still far too few for an accuracy estimate.")]
             if (c.get("training") or {}).get("real_fields"):
                 lines += ["", ("The train half of the same 24 fields was used in training. Both halves, and the SAS crops "
                           "composited into the held-out synthetic slides, appear to come from the same AIDPATH slides and "
@@ -158,7 +170,7 @@ def render_card_md(model_dir: Path, *, extra: str = "") -> str:
                 lines += ["", "These fields come from the same AIDPATH slides as the SAS crops; the detector never saw SAS crops."]
         cmp_ = c.get("comparison")
         if cmp_:
-            lines += ["", "### Compared with the previous version and another training seed", "",
+            lines += ["", "### Compared with the previous version", "",
                       "| model | held-out real fields TP/FP/FN | P | R | F1 | held-out synthetic F1 (all) |", "|---|---|---|---|---|---|"]
             for row in cmp_.get("rows", []):
                 lines.append(f"| {row['model']} | {row['tp']}/{row['fp']}/{row['fn']} | {row['precision']} | {row['recall']} | "
@@ -167,20 +179,66 @@ def render_card_md(model_dir: Path, *, extra: str = "") -> str:
                 lines += ["", cmp_["note"]]
         rf_train = (c.get("training") or {}).get("real_fields")
         if rf_train:
-            lines += ["", "## Reproduce", "", ("`models/training/rebuild_detector.sh [WORKDIR]` regenerates the 20 training "
-                      "slides and the 8 held-out slides from their seeds, retrains and re-measures; the steps are:"), "",
+            n_train = len(c["training"].get("train_slides", []))
+            n_val = (m.get("held_out_synthetic", {}).get("by_stain_and_kind", {}).get("all") or {}).get("slides", "the")
+            lines += ["", "## Reproduce", "", (f"`models/training/rebuild_detector.sh [WORKDIR]` regenerates the {n_train} "
+                      f"training slides and the {n_val} held-out slides from their seeds, retrains (and trains the "
+                      "reverse-fold model) and re-measures; the main steps are:"), "",
                       "```",
                       "glomcheck synth WORKDIR/train/d_pas_101.tiff --seed 101 --stain pas --sections 2   # … seeds 101–122, see the script",
                       (f"glomcheck train detector WORKDIR/train --steps {c['training'].get('steps')} --per-slide "
-                       f"{c['training'].get('per_slide')} --seed {c['training'].get('seed')} --threads 2 \\"),
+                       f"{c['training'].get('per_slide')} --seed {c['training'].get('seed')} "
+                       f"--threads {c['training'].get('threads', 2)} \\"),
                       (f"  --fields {DATA_FIELDS} --per-field {rf_train.get('per_field_per_scale')} --real-batch "
                        f"{rf_train.get('real_batch')} --exclude-field 10165.png"),
                       f"glomcheck train card --val-slides WORKDIR/val --fields {DATA_FIELDS} --fields-split heldout",
                       f"glomcheck evaluate --fields {DATA_FIELDS} --split heldout",
                       "```", "",
                       ("10165.png (train half) is left out of training because a detached tuft in it is not annotated "
-                       "(data README). Training is bit-for-bit deterministic only on the same torch build and thread count.")]
+                       "(data README). Training is bit-for-bit deterministic only on the same torch build and thread count."
+                       + (f" Recipe defaults of `train_detector` also used: {c['training']['vessel_frac']:.0%} of the synthetic "
+                          "patches centred on an arteriole listed in the truth GeoJSON (hard negatives), per-slide patch "
+                          f"multipliers {c['training'].get('slide_weights')}." if c["training"].get("vessel_frac") else ""))]
     lines += ["", extra, ""]
     text = "\n".join(lines)
     (model_dir / "CARD.md").write_text(text)
     return text
+
+
+def reverse_fold_metrics(fields: Path, reverse_models_dir: Path, *, models_dir: Path | None = None,
+                         log: Any = print) -> dict[str, Any]:
+    """Score the reverse-fold detector (trained on the 'heldout' half) on the 'train' half; store it, pooled with the
+    shipped detector's held-out figure, in the shipped card as metrics.real_fields_reverse_fold; re-render CARD.md."""
+    base = models_dir or MODELS_DIR
+    rev = load_model(DETECTOR, models_dir=reverse_models_dir)
+    rcard = read_card(reverse_models_dir / DETECTOR)
+    trained = (rcard.get("training") or {}).get("real_fields") or {}
+    if trained.get("split") != "heldout":
+        raise ValueError("the reverse-fold model must be trained on the 'heldout' half")
+    fr = evaluate_fields(fields, rev, split="train")
+    card = read_card(base / DETECTOR)
+    fwd = card["metrics"]["real_fields_aidpath_pas"]
+    out: dict[str, Any] = {k: fr[k] for k in ("fields", "tp", "fp", "fn", "dont_care", "precision", "recall", "f1",
+                                              "field_mpp_assumed", "split")}
+    out["field_names"] = [r["field"] for r in fr["per_field"]]
+    out["trained_on"] = trained.get("fields", [])
+    out["model_sha256"] = rcard.get("sha256")
+    tp, fp, fn = fwd["tp"] + fr["tp"], fwd["fp"] + fr["fp"], fwd["fn"] + fr["fn"]
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    out["pooled"] = {"tp": tp, "fp": fp, "fn": fn, "precision": round(p, 4), "recall": round(r, 4),
+                     "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
+    card["metrics"]["real_fields_reverse_fold"] = out
+    (base / DETECTOR / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    render_card_md(base / DETECTOR)
+    log(json.dumps({"reverse_fold": {k: out[k] for k in ("tp", "fp", "fn", "precision", "recall", "f1")},
+                    "pooled": out["pooled"]}))
+    return out
+
+
+if __name__ == "__main__":  # python -m models.training.report reverse-fold FIELDS REVERSE_MODELS_DIR
+    import sys
+
+    if len(sys.argv) != 4 or sys.argv[1] != "reverse-fold":
+        raise SystemExit("usage: python -m models.training.report reverse-fold FIELDS REVERSE_MODELS_DIR")
+    reverse_fold_metrics(Path(sys.argv[2]), Path(sys.argv[3]))

@@ -75,3 +75,21 @@ def test_composited_real_crops(tmp_path: Path, shared_data: Path) -> None:
     assert all(f["properties"]["findings"]["cellular_crescent"] is None for f in feats)  # unknown, not "absent"
     with SlideReader(slide) as r:
         assert r.mpp == pytest.approx((0.25, 0.25))
+
+
+def test_truth_lists_vessels_as_hard_negatives_not_glomeruli(synth_tiff: Path) -> None:
+    from models.training.data import read_annotations, read_vessels
+    from worker.evaluation.detection import load_truth
+
+    gj = synth_tiff.with_suffix(".geojson")
+    truth = json.loads(gj.read_text())
+    vessels = read_vessels(gj)
+    assert vessels.shape[1] == 3 and len(vessels) == len(truth["properties"]["vessels"]) >= 1
+    w, h = SlideReader(synth_tiff).dimensions
+    assert ((vessels[:, 0] > 0) & (vessels[:, 0] < w) & (vessels[:, 1] > 0) & (vessels[:, 1] < h)).all()
+    # not features: neither training targets nor scoring truths
+    assert len(read_annotations(gj)) == len(load_truth(gj)) == len(truth["features"])
+    for x, y, r in vessels:
+        for a in read_annotations(gj):
+            cx, cy = a.polygon.mean(axis=0)
+            assert np.hypot(cx - x, cy - y) > r  # a vessel centre never lies inside a glomerulus

@@ -212,7 +212,11 @@ def truth_geojson(scene: Scene) -> dict[str, Any]:
         "type": "FeatureCollection",
         "features": feats,
         "properties": {"mpp": MPP0, "stain": scene.stain, "seed": scene.seed, "synthetic": True,
-                       "composited": scene.composited},
+                       "composited": scene.composited,
+                       # arterioles (glomerulus look-alikes, hard negatives for training): centre x, y and outer
+                       # radius in level-0 px; not glomeruli, so not features (scoring ignores them)
+                       "vessels": [[round(v.cx / MPP0, 1), round(v.cy / MPP0, 1), round(v.radius / MPP0, 1)]
+                                   for v in scene.vessels]},
     }
 
 
