@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.alerts import service
 from app.alerts.schemas import AlertDetail, AlertOut, AlertState, ResolveIn, SecondReadIn
-from app.db.models import Alert, Case
+from app.db.models import Alert, Case, User
 from app.deps import CurrentUser, SessionDep
 from app.discrepancies.schemas import DiscrepancyOut
 from app.reports.access import record_view
@@ -21,6 +21,10 @@ def _out(session: Session, alert: Alert) -> AlertOut:
     out = AlertOut.model_validate(alert)
     case = session.get(Case, alert.case_id)
     out.case_number = case.number if case else None
+    author = session.get(User, alert.author_id)
+    out.author_name = author.display_name if author else None
+    assignee = session.get(User, alert.assignee_id) if alert.assignee_id is not None else None
+    out.assignee_name = assignee.display_name if assignee else None
     return out
 
 

@@ -35,7 +35,9 @@ class AlertOut(BaseModel):
     comparison_id: int
     report_id: int
     author_id: int
+    author_name: str | None = None  # who signed the report under second read
     assignee_id: int | None
+    assignee_name: str | None = None
     state: AlertState
     severity: str
     fields: list[str]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.db.models import Alert, AuditEvent, Case
+from app.db.models import Alert, AuditEvent, Case, User
 from app.db.session import session_scope
 from tests.alerts.smtp import smtp_server, smtp_unreachable
 from tests.conftest import Person, login, make_user
@@ -77,6 +77,10 @@ def test_workflow_permissions_and_bad_input(app_client: TestClient, users: dict[
     login(app_client, users["path2"])
     queue = app_client.get("/api/alerts").json()
     assert [q["id"] for q in queue] == [alert_id] and queue[0]["fields"] == ["C", "h_grade", "n_cellular_crescent"]
+    with session_scope() as s:
+        names = {u.id: u.display_name for u in s.query(User).all()}
+    assert queue[0]["author_name"] == names[users["path1"].id]  # the queue says whose report is second-read
+    assert queue[0]["assignee_name"] == names[users["path2"].id]
     detail = app_client.get(f"/api/alerts/{alert_id}").json()
     assert {d["field"] for d in detail["discrepancies"]} == {"C", "h_grade", "n_cellular_crescent"}
     r = app_client.post(f"/api/alerts/{alert_id}/resolve", json={"reason": "ai_error"})

@@ -1203,8 +1203,12 @@ export interface components {
             report_id: number;
             /** Author Id */
             author_id: number;
+            /** Author Name */
+            author_name?: string | null;
             /** Assignee Id */
             assignee_id: number | null;
+            /** Assignee Name */
+            assignee_name?: string | null;
             state: components["schemas"]["AlertState"];
             /** Severity */
             severity: string;
@@ -1253,8 +1257,12 @@ export interface components {
             report_id: number;
             /** Author Id */
             author_id: number;
+            /** Author Name */
+            author_name?: string | null;
             /** Assignee Id */
             assignee_id: number | null;
+            /** Assignee Name */
+            assignee_name?: string | null;
             state: components["schemas"]["AlertState"];
             /** Severity */
             severity: string;

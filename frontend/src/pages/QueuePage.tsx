@@ -25,6 +25,7 @@ function AlertRow({ a }: { a: AlertOut }) {
         <td className="mono"><Link to={`/cases/${a.case_id}?tab=comparison`}>{a.case_number ?? a.case_id}</Link></td>
         <td><span className={`badge ${a.severity}`}>{t(`severity.${a.severity}`, { defaultValue: a.severity })}</span></td>
         <td>{a.fields.map((f) => t(`report.field.${f}`, { defaultValue: f })).join(", ")}</td>
+        <td>{a.author_name ?? "—"}</td>
         <td>{t(`alertState.${a.state}`)}</td>
         <td className="mono small">{formatDateTime(a.created_at, i18n.language)}</td>
         <td className="actions">
@@ -35,7 +36,7 @@ function AlertRow({ a }: { a: AlertOut }) {
       </tr>
       {resolving || ack.error ? (
         <tr className="resolve-row">
-          <td colSpan={6}>
+          <td colSpan={7}>
             {resolving ? <ResolveForm alert={a} /> : null}
             <ErrorMessage error={ack.error} compact />
           </td>
@@ -63,10 +64,10 @@ export function QueuePage() {
       ) : (
         <table className="grid">
           <thead>
-            <tr><th>{t("queue.col.case")}</th><th>{t("queue.col.severity")}</th><th>{t("queue.col.fields")}</th><th>{t("queue.col.state")}</th><th>{t("queue.col.opened")}</th><th /></tr>
+            <tr><th>{t("queue.col.case")}</th><th>{t("queue.col.severity")}</th><th>{t("queue.col.fields")}</th><th>{t("queue.col.author")}</th><th>{t("queue.col.state")}</th><th>{t("queue.col.opened")}</th><th /></tr>
           </thead>
           <tbody>
-            {rows.length === 0 ? <tr><td colSpan={6} className="empty">{t("queue.empty")}</td></tr> : null}
+            {rows.length === 0 ? <tr><td colSpan={7} className="empty">{t("queue.empty")}</td></tr> : null}
             {rows.map((a) => <AlertRow key={a.id} a={a} />)}
           </tbody>
         </table>
