@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -82,8 +82,11 @@ class Discrepancy(BaseModel):
     pathologist_value: Scalar
     severity: Severity
     evidence_glomerulus_ids: list[int]
-    reason: str
+    reason: str  # English sentence, kept for CSV exports and the audit trail
     reliability_gated: bool
+    # The same reason as a code with parameters, so each UI language can phrase it:
+    # {"code": "adequacy"|"categorical"|"count_none"|"count_beyond", ..., "qualifier": None|"gated"|"indeterminate"}
+    reason_data: dict[str, Any] = {}
 
 
 # Report count field → the finding it counts (None: all glomeruli).
@@ -185,13 +188,14 @@ def _label(findings: Sequence[Finding]) -> str:
 
 
 def _demote(
-    severity: Severity, reason: str, *, on_indeterminate: bool, gated: bool
-) -> tuple[Severity, str]:
+    severity: Severity, reason: str, data: dict[str, Any], *, on_indeterminate: bool, gated: bool
+) -> tuple[Severity, str, dict[str, Any]]:
     if gated:
-        return Severity.info, reason + "; rests only on findings below the reliability minimum"
+        return (Severity.info, reason + "; rests only on findings below the reliability minimum",
+                {**data, "qualifier": "gated"})
     if on_indeterminate:
-        return Severity.info, reason + "; rests only on indeterminate glomeruli"
-    return severity, reason
+        return Severity.info, reason + "; rests only on indeterminate glomeruli", {**data, "qualifier": "indeterminate"}
+    return severity, reason, {**data, "qualifier": None}
 
 
 def _adequacy(
@@ -214,6 +218,8 @@ def _adequacy(
             reason=f"adequacy category: AI {ai_cat} vs report {rep_cat} "
             f"(thresholds {config.adequacy_minimal_n}/{config.adequacy_adequate_n} glomeruli)",
             reliability_gated=False,
+            reason_data={"code": "adequacy", "ai": ai_cat, "report": rep_cat, "minimal_n": config.adequacy_minimal_n,
+                         "adequate_n": config.adequacy_adequate_n, "qualifier": None},
         )
     ], inadequate
 
@@ -241,9 +247,11 @@ def _categorical(
         return None
     alternatives = {spec.axis(spec.extract(v)) for v in assessment.indeterminate_values}
     gated = _gated(spec.findings, reliability)
-    severity, reason = _demote(
+    severity, reason, data = _demote(
         Severity.major,
         f"{spec.field}: AI {ai_raw} vs report {rep_raw} (from {_label(spec.findings)})",
+        {"code": "categorical", "field": spec.field, "ai": ai_raw, "report": rep_raw,
+         "findings": [f.value for f in spec.findings]},
         on_indeterminate=rep_axis in alternatives,
         gated=gated,
     )
@@ -255,6 +263,7 @@ def _categorical(
         evidence_glomerulus_ids=_evidence(spec.findings, evidence),
         reason=reason,
         reliability_gated=gated,
+        reason_data=data,
     )
 
 
@@ -283,14 +292,19 @@ def _count(
     reachable = min(max(rep, ai), ai + indeterminate)
     findings = () if finding is None else (finding,)
     what = "glomeruli" if finding is None else LABELS[finding].en
+    data: dict[str, Any] = {"ai": ai, "report": rep, "finding": None if finding is None else finding.value}
     if severity is Severity.major:
         reason = f"AI finds {ai} glomeruli with {what}; the report records none"
+        data["code"] = "count_none"
     else:
-        reason = f"{what}: AI {ai} vs report {rep} glomeruli, beyond ±{count_tolerance(ai, rep, config):g}"
+        tol = count_tolerance(ai, rep, config)
+        reason = f"{what}: AI {ai} vs report {rep} glomeruli, beyond ±{tol:g}"
+        data.update(code="count_beyond", tolerance=tol)
     gated = _gated(findings, reliability)
-    severity, reason = _demote(
+    severity, reason, data = _demote(
         severity,
         reason,
+        data,
         on_indeterminate=_count_severity(reachable, rep, finding, config) is None,
         gated=gated,
     )
@@ -302,6 +316,7 @@ def _count(
         evidence_glomerulus_ids=_evidence(findings, evidence),
         reason=reason,
         reliability_gated=gated,
+        reason_data=data,
     )
 
 

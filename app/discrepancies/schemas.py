@@ -24,7 +24,8 @@ class DiscrepancyOut(BaseModel):
     pathologist_value: Any
     evidence_glomerulus_ids: list[int]
     reliable: bool  # False: rests only on findings below the reliability minimum
-    reason: str | None
+    reason: str | None  # English
+    reason_data: dict[str, Any] | None = None  # {"code", params…, "qualifier"}: phrased by the UI in its language
     is_current: bool
     created_at: datetime
 

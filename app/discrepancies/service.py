@@ -116,7 +116,8 @@ def compare_case(
                     report_id=report.id, pathologist_id=report.author_id, field=d.field,
                     finding=_finding_of(d.field), severity=d.severity.value, ai_value=d.ai_value,
                     pathologist_value=d.pathologist_value, evidence_glomerulus_ids=list(d.evidence_glomerulus_ids),
-                    reliable=not d.reliability_gated, reason=d.reason, is_current=True)
+                    reliable=not d.reliability_gated, reason=d.reason, reason_data=d.reason_data or None,
+                    is_current=True)
         for d in found
     ]
     session.add_all(rows)

@@ -114,6 +114,18 @@ def test_count_tolerance_max_2_or_20_percent(ai_count: int, report_count: int, s
 def test_glomerulus_count_difference_is_minor_when_categories_agree() -> None:
     d = only(run(case(20), n_glomeruli=14)[0])
     assert (d.field, d.severity, d.ai_value, d.pathologist_value) == ("n_glomeruli", Severity.minor, 20, 14)
+    assert d.reason_data == {"code": "count_beyond", "ai": 20, "report": 14, "finding": None, "tolerance": 4.0,
+                             "qualifier": None}
+
+
+def test_every_reason_has_a_code_the_ui_can_phrase() -> None:
+    """The Japanese UI phrases reasons from reason_data; a discrepancy without a known code would stay English."""
+    b = case(6, cellular_crescent=2, mesangial_hypercellularity=4)
+    found, _ = run(b, n_glomeruli=12, n_cellular_crescent=0, M=0, C=0)
+    assert found
+    for d in found:
+        assert d.reason_data["code"] in {"adequacy", "categorical", "count_none", "count_beyond"}, d
+        assert d.reason_data["qualifier"] in {None, "gated", "indeterminate"}
 
 
 @pytest.mark.parametrize(
@@ -143,6 +155,8 @@ def test_difference_resting_on_indeterminate_glomeruli_is_info() -> None:
     d = only(run(b, M=1)[0])
     assert (d.field, d.severity, d.reliability_gated) == ("M", Severity.info, False)
     assert "indeterminate" in d.reason
+    assert d.reason_data == {"code": "categorical", "field": "M", "ai": 0, "report": 1,
+                             "findings": ["mesangial_hypercellularity"], "qualifier": "indeterminate"}
 
 
 def test_count_difference_resting_on_indeterminate_glomeruli_is_info() -> None:

@@ -90,4 +90,5 @@ class Discrepancy(TimestampMixin, Base):
     evidence_glomerulus_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
     reliable: Mapped[bool] = mapped_column(Boolean, default=True)
     reason: Mapped[str | None] = mapped_column(Text)
+    reason_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)  # code + params, per language
     is_current: Mapped[bool] = mapped_column(Boolean, default=True, index=True)

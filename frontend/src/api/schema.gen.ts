@@ -1651,6 +1651,10 @@ export interface components {
             reliable: boolean;
             /** Reason */
             reason: string | null;
+            /** Reason Data */
+            reason_data?: {
+                [key: string]: unknown;
+            } | null;
             /** Is Current */
             is_current: boolean;
             /**

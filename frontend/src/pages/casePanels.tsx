@@ -6,6 +6,27 @@ import { ModelCaveat } from "../models/ModelCaveat";
 export { ReportPanel } from "../report/ReportPanel";
 
 /** A field's value for display: categorical values in the UI language, numbers and scores as they are. */
+type Translate = (k: string, o?: Record<string, unknown>) => string;
+
+/** A discrepancy's reason in the UI language, from its code + parameters; the server's English sentence otherwise. */
+export function discrepancyReason(d: { reason: string | null; reason_data?: Record<string, unknown> | null; field: string }, t: Translate, notAssessed: string): string | null {
+  const r = d.reason_data;
+  const code = typeof r?.code === "string" ? r.code : null;
+  if (!r || !code || !["adequacy", "categorical", "count_none", "count_beyond"].includes(code)) return d.reason;
+  const finding = (k: unknown) => (typeof k === "string" ? t(`finding.${k}`, { defaultValue: k }) : t("discrepancyReason.allGlomeruli"));
+  const field = (f: unknown) => t(`report.field.${String(f)}`, { defaultValue: t(`scheme.${String(f)}`, { defaultValue: String(f) }) });
+  const text = t(`discrepancyReason.${code}`, {
+    ...r,
+    ai: formatFieldValue(d.field, r.ai, t, notAssessed),
+    report: formatFieldValue(d.field, r.report, t, notAssessed),
+    field: field(r.field ?? d.field),
+    finding: finding(r.finding),
+    findings: Array.isArray(r.findings) ? r.findings.map(finding).join(", ") : "",
+    interpolation: { escapeValue: false },
+  });
+  return r.qualifier === "gated" || r.qualifier === "indeterminate" ? `${text}; ${t(`discrepancyReason.${r.qualifier}`)}` : text;
+}
+
 export function formatFieldValue(field: string, v: unknown, t: (k: string, o?: Record<string, unknown>) => string, notAssessed: string): string {
   if (typeof v === "string" && field === "adequacy") return t(`adequacy.${v}`, { defaultValue: v });
   if (typeof v === "string" && field === "berden") return t(`report.option.${v}`, { defaultValue: v });
@@ -79,7 +100,7 @@ export function ComparisonView({ comparison, onEvidence }: { comparison: Compari
               <td>
                 {t(`report.field.${r.field}`, { defaultValue: t(`scheme.${r.field}`, { defaultValue: r.field }) })}
                 {r.d ? <span className={`badge ${r.d.severity}`}>{t(`severity.${r.d.severity}`, { defaultValue: r.d.severity })}</span> : null}
-                {r.d?.reason ? <div className="small muted">{r.d.reason}</div> : null}
+                {r.d?.reason ? <div className="small muted" data-testid="discrepancy-reason">{discrepancyReason(r.d, t, notAssessed)}</div> : null}
               </td>
               <td className="mono">{formatFieldValue(r.field, r.path, t, notAssessed)}</td>
               <td className="mono">{formatFieldValue(r.field, r.ai, t, notAssessed)}</td>
