@@ -84,6 +84,7 @@ class ChainStatus(BaseModel):
     checked: int
     first_bad_id: int | None
     reason: str | None
+    full_walk_at: datetime | None = None  # every event re-hashed then; newer events are checked on each view
 
 
 class AuditPage(BaseModel):

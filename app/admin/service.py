@@ -36,7 +36,7 @@ from app.assessment.service import (
     institution_config,
     validate_overrides,
 )
-from app.audit.service import record, verify_chain
+from app.audit.service import record, verify_chain_recent
 from app.auth.service import create_user
 from app.db.filters import scoped_period
 from app.db.models import Alert, AuditEvent, Case, Comparison, Discrepancy, Institution, Report, Role, User
@@ -238,9 +238,10 @@ def audit_log(session: Session, *, user: User, institution_id: int | None = None
         q = q.where(AuditEvent.ts < until)
     total = session.execute(select(func.count()).select_from(q.subquery())).scalar_one()
     items = list(session.execute(q.order_by(AuditEvent.id.desc()).offset(offset).limit(limit)).scalars())
-    chain = verify_chain(session)
+    chain = verify_chain_recent(session)
     page = AuditPage(items=[AuditRow.model_validate(e) for e in items], total=int(total),
-                     chain=ChainStatus(**chain.__dict__))
+                     chain=ChainStatus(ok=chain.ok, checked=chain.checked, first_bad_id=chain.first_bad_id,
+                                       reason=chain.reason, full_walk_at=chain.full_walk_at))
     _audit(session, user, "admin.audit_viewed",
            {"filters": {"action": action, "object_type": object_type, "object_id": object_id,
                         "institution_id": institution_id}, "chain_ok": chain.ok})

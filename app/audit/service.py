@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
@@ -92,17 +93,63 @@ class ChainReport:
     checked: int
     first_bad_id: int | None = None
     reason: str | None = None
+    last_id: int | None = None  # the newest event verified
+    last_hash: str | None = None
+    full_walk_at: datetime | None = None  # when every event was last re-hashed
+
+
+def _walk(session: Session, *, after_id: int = 0, prev: str = GENESIS, checked: int = 0) -> ChainReport:
+    """Re-hash events with id > `after_id` in order, starting from predecessor hash `prev` (streamed)."""
+    last_id = after_id or None
+    q = select(AuditEvent).where(AuditEvent.id > after_id).order_by(AuditEvent.id).execution_options(yield_per=2000)
+    for ev in session.execute(q).scalars():
+        checked += 1
+        if ev.prev_hash != prev:
+            return ChainReport(False, checked, ev.id, "previous hash does not match: an event was deleted or reordered")
+        if hash_of(ev) != ev.hash:
+            return ChainReport(False, checked, ev.id, "content does not match its hash: the event was changed")
+        prev, last_id = ev.hash, ev.id
+    return ChainReport(True, checked, last_id=last_id, last_hash=prev)
 
 
 def verify_chain(session: Session) -> ChainReport:
-    """Walk the log in id order and recompute every hash."""
-    prev = GENESIS
-    n = 0
-    for ev in session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars():
-        n += 1
-        if ev.prev_hash != prev:
-            return ChainReport(False, n, ev.id, "previous hash does not match: an event was deleted or reordered")
-        if hash_of(ev) != ev.hash:
-            return ChainReport(False, n, ev.id, "content does not match its hash: the event was changed")
-        prev = ev.hash
-    return ChainReport(True, n)
+    """Walk the whole log in id order and recompute every hash (`glomcheck audit verify`)."""
+    report = _walk(session)
+    report.full_walk_at = utcnow()
+    return report
+
+
+# Process-wide result of the last walk, so the admin audit page does not re-hash the whole log on
+# every request: events added since are checked on each view (the view itself adds one), and the
+# whole log is walked again when the last full walk is older than FULL_WALK_EVERY.
+FULL_WALK_EVERY = timedelta(minutes=5)
+_last: dict[str, ChainReport] = {}  # per database URL
+_last_lock = threading.Lock()
+
+
+def verify_chain_recent(session: Session, *, now: datetime | None = None) -> ChainReport:
+    """The chain's state for display: full walk at most every FULL_WALK_EVERY, new events always.
+
+    A change to an old event is therefore reported within FULL_WALK_EVERY (and at once by the CLI);
+    a deleted or altered newest event at once, because the new events must continue its hash.
+    """
+    now = now or utcnow()
+    key = str(session.get_bind().engine.url)
+    with _last_lock:
+        prior = _last.get(key)
+        anchored = prior is not None and prior.last_id is not None and session.execute(
+            select(AuditEvent.hash).where(AuditEvent.id == prior.last_id)).scalar() == prior.last_hash
+        if (prior is None or not anchored or prior.full_walk_at is None or prior.last_id is None
+                or now - prior.full_walk_at > FULL_WALK_EVERY):
+            report = verify_chain(session)
+        else:
+            tail = _walk(session, after_id=prior.last_id, prev=prior.last_hash or GENESIS, checked=prior.checked)
+            tail.full_walk_at = prior.full_walk_at
+            if tail.ok and tail.last_id is None:
+                tail.last_id, tail.last_hash = prior.last_id, prior.last_hash
+            report = tail
+        if report.ok:
+            _last[key] = report
+        else:
+            _last.pop(key, None)
+        return report

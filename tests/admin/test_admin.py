@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
+from app.audit import service as audit_service
+from app.audit.service import verify_chain
 from app.db.models import AuditEvent, CaseAssessment, Institution
 from app.db.session import get_engine, session_scope
 from tests.conftest import Person, login, make_user
@@ -82,7 +87,8 @@ def test_users_and_institutions(app_client: TestClient, users: dict[str, Person]
         assert s.execute(select(Institution).where(Institution.code == "H9")).scalar_one().name == "Nine"
 
 
-def test_audit_log_listing_reports_chain_status(app_client: TestClient, users: dict[str, Person]) -> None:
+def test_audit_log_listing_reports_chain_status(app_client: TestClient, users: dict[str, Person],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     case_id = make_case(institution_id=users["path1"].institution_id)
     add_ai_results(case_id=case_id, findings=glomeruli(7, cellular_crescent=4, global_sclerosis=1))
     login(app_client, users["path1"])
@@ -101,8 +107,28 @@ def test_audit_log_listing_reports_chain_status(app_client: TestClient, users: d
     with get_engine().begin() as conn:  # tamper behind the application's back
         conn.execute(text("UPDATE audit_events SET action = 'report.updated' WHERE id = :i"), {"i": target})
     login(app_client, users["admin"])
+    # the page re-walks the whole log only every FULL_WALK_EVERY; the CLI check always walks it
+    with session_scope() as s:
+        assert verify_chain(s).first_bad_id == target
+    monkeypatch.setattr(audit_service, "FULL_WALK_EVERY", timedelta(0))
     chain = app_client.get("/api/admin/audit").json()["chain"]
     assert chain["ok"] is False and chain["first_bad_id"] == target
+
+
+def test_audit_page_checks_new_events_every_time_and_old_ones_every_few_minutes(
+        app_client: TestClient, users: dict[str, Person]) -> None:
+    login(app_client, users["admin"])
+    first = app_client.get("/api/admin/audit").json()["chain"]
+    assert first["ok"] and first["full_walk_at"]
+    second = app_client.get("/api/admin/audit").json()["chain"]
+    assert second["ok"] and second["full_walk_at"] == first["full_walk_at"]  # no full walk again
+    assert second["checked"] > first["checked"]  # but the events added since (the first view) were checked
+    with session_scope() as s:  # alter the newest event: the next page view's tail no longer links to it
+        newest = s.execute(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1)).scalar_one()
+    with get_engine().begin() as conn:
+        conn.execute(text("UPDATE audit_events SET hash = :h WHERE id = :i"), {"h": "f" * 64, "i": newest})
+    third = app_client.get("/api/admin/audit").json()["chain"]
+    assert third["ok"] is False and third["first_bad_id"] == newest
 
 
 def test_discrepancy_filters(app_client: TestClient, users: dict[str, Person]) -> None:

@@ -1511,6 +1511,8 @@ export interface components {
             first_bad_id: number | null;
             /** Reason */
             reason: string | null;
+            /** Full Walk At */
+            full_walk_at?: string | null;
         };
         /**
          * ClinicalIn

@@ -172,6 +172,13 @@ function Audit() {
   return (
     <>
       <div className="toolbar"><input type="search" placeholder={t("admin.auditSearch")} aria-label={t("admin.auditSearch")} value={action} onChange={(e) => setAction(e.target.value)} /></div>
+      {q.data ? (
+        q.data.chain.ok ? (
+          <p className="chip tone-ok" data-testid="audit-chain">{t("admin.chainOk", { count: q.data.chain.checked, time: q.data.chain.full_walk_at ? formatDateTime(q.data.chain.full_walk_at, i18n.language) : "—" })}</p>
+        ) : (
+          <p className="error" role="alert" data-testid="audit-chain">{t("admin.chainBroken", { id: q.data.chain.first_bad_id ?? "?", reason: q.data.chain.reason ?? "" })}</p>
+        )
+      ) : null}
       {q.isLoading ? <Loading /> : q.error ? <ErrorMessage error={q.error} /> : (
         <table className="grid">
           <thead><tr><th>{t("admin.date")}</th><th>{t("admin.action")}</th><th>{t("admin.object")}</th><th>{t("admin.actor")}</th><th>{t("admin.hash")}</th></tr></thead>
