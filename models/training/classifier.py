@@ -7,6 +7,7 @@ global sclerosis, held-out synthetic slides for the rest.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,22 @@ from models.training.common import (
     STD,
     augment,
     export_onnx,
+    hed_jitter,
     setup_torch,
     to_tensor,
     torch_ort_max_diff,
     write_card,
 )
 from models.training.data import FINDINGS, CropRecord, find_slides, place_crop, read_crop_folder, slide_crops
-from models.training.nets import GlomNet
-from worker.evaluation.metrics import choose_thresholds, finding_metrics, sigmoid
+from models.training.nets import GlomNet, GlomNetN, GSWithFindings, TTAEnsemble
+from worker.evaluation.metrics import (
+    auc,
+    balanced_accuracy,
+    calibration,
+    choose_thresholds,
+    finding_metrics,
+    sigmoid,
+)
 
 CLS_MPP = 2.0  # µm/px of classifier crops
 CROP = 128  # crop edge, px (256 µm: the largest glomeruli fit with a rim of context)
@@ -70,65 +79,42 @@ def real_crop_inputs(records: list[CropRecord]) -> NDArray[np.uint8]:
     return _real_batch(imgs, np.random.default_rng(0), train=False)
 
 
-def predict(model: torch.nn.Module, X: NDArray[np.uint8], batch: int = 64) -> NDArray[np.float32]:
+def predict_logits(model: torch.nn.Module, X: NDArray[np.uint8], batch: int = 64) -> NDArray[np.float32]:
     model.eval()
     outs = []
     with torch.no_grad():
         for i in range(0, len(X), batch):
             outs.append(model(to_tensor(X[i : i + batch])).numpy())
-    return sigmoid(np.concatenate(outs)) if outs else np.zeros((0, len(FINDINGS)), np.float32)
+    return np.concatenate(outs) if outs else np.zeros((0, len(FINDINGS)), np.float32)
 
 
-def train_classifier(
-    *,
-    slides: list[Path],
-    crops: Path | None,
-    train_centres: set[str],
-    val_centres: set[str],
-    val_slides: list[Path],
-    out_dir: Path,
-    epochs: int = 30,
-    batch: int = 32,
-    seed: int = 0,
-    threads: int = 2,
-    export: bool = True,
-    strong_stain: str = "off",
+def predict(model: torch.nn.Module, X: NDArray[np.uint8], batch: int = 64) -> NDArray[np.float32]:
+    return sigmoid(predict_logits(model, X, batch))
+
+
+def make_net(arch: str) -> torch.nn.Module:
+    """`glomnet`: v1 net on the card's fixed normalisation; `glomnet_n`: with in-graph tissue OD standardisation;
+    `glomnet_n64`: the same on the input average-pooled 2x2 (64² at 4 µm/px inside the graph, 4x cheaper)."""
+    if arch == "glomnet":
+        return GlomNet(len(FINDINGS))
+    if arch == "glomnet_n":
+        return GlomNetN(len(FINDINGS), MEAN, STD)
+    if arch == "glomnet_n64":
+        return GlomNetN(len(FINDINGS), MEAN, STD, pool=2)
+    raise ValueError(arch)
+
+
+def train_one(
+    tr_imgs: list[NDArray[np.uint8]], tr_y_real: NDArray[np.float32], Xs: NDArray[np.uint8], Ys: NDArray[np.float32], *,
+    epochs: int, batch: int, seed: int, arch: str = "glomnet", strong_stain: str = "off", hed: bool = False,
+    label_smoothing: float = 0.0, Xv_real: NDArray[np.uint8] | None = None, yv_real: NDArray[np.float64] | None = None,
     log: Any = print,
-) -> dict[str, Any]:
-    """Train, choose per-finding thresholds on held-out data, export ONNX and write the card.
-
-    Args:
-        slides: training slides with finding labels in their GeoJSON.
-        crops: folder of real crops (global sclerosis only).
-        train_centres: crop centres to train on (default: all except `val_centres`).
-        val_centres: crop centres kept apart for global-sclerosis thresholds and metrics.
-        val_slides: held-out slides for the synthetic findings' thresholds and metrics.
-        out_dir: model folder.
-        epochs: passes over the training set.
-        export: write model.onnx + card.json (False: only report metrics).
-    """
-    setup_torch(threads, seed)
+) -> torch.nn.Module:
+    """One network from scratch on real crops (GS labels only) plus synthetic crops (all labels, NaN = unknown)."""
+    torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    t0 = time.perf_counter()
-    records = read_crop_folder(crops) if crops else []
-    tr_rec = [r for r in records if (r.centre in train_centres if train_centres else r.centre not in val_centres)]
-    va_rec = [r for r in records if r.centre in val_centres]
-    overlap = {r.slide for r in tr_rec} & {r.slide for r in va_rec}
-    if overlap:
-        raise SystemExit(f"slides in both training and validation: {sorted(overlap)}")
-    tr_imgs = [np.asarray(Image.open(r.image).convert("RGB")) for r in tr_rec]
-    tr_y_real = np.full((len(tr_rec), len(FINDINGS)), np.nan, np.float32)
-    tr_y_real[:, 0] = [r.gs for r in tr_rec]
-    Xs, Ys, _ = slide_crops(find_slides(slides), mpp=CLS_MPP, size=CROP) if slides else (
-        np.zeros((0, CROP, CROP, 3), np.uint8), np.zeros((0, len(FINDINGS)), np.float32), [])
-    Xv_real = real_crop_inputs(va_rec) if va_rec else np.zeros((0, CROP, CROP, 3), np.uint8)
-    yv_real = np.asarray([r.gs for r in va_rec], np.float64)
-    Xv_syn, Yv_syn, _ = slide_crops(find_slides(val_slides), mpp=CLS_MPP, size=CROP) if val_slides else (
-        np.zeros((0, CROP, CROP, 3), np.uint8), np.zeros((0, len(FINDINGS)), np.float32), [])
-    log(f"train: {len(tr_rec)} real crops ({sorted({r.centre for r in tr_rec})}), {len(Xs)} synthetic crops; "
-        f"val: {len(va_rec)} real crops ({sorted(val_centres)}), {len(Xv_syn)} synthetic; {time.perf_counter() - t0:.1f}s")
-    model = GlomNet(len(FINDINGS))
-    n_real, n_syn = len(tr_rec), len(Xs)
+    model = make_net(arch)
+    n_real, n_syn = len(tr_imgs), len(Xs)
     n = n_real + n_syn
     steps_per_epoch = max(1, n // batch)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
@@ -146,38 +132,205 @@ def train_classifier(
             parts_x, parts_y = [], []
             if ri:
                 xr = to_tensor(_real_batch([tr_imgs[i] for i in ri], rng, train=True))
-                parts_x.append(augment(xr, None, gen, strong=strong_stain in ("all", "real"))[0])
+                xr = augment(xr, None, gen, strong=strong_stain in ("all", "real"))[0]
+                parts_x.append(hed_jitter(xr, gen) if hed else xr)
                 parts_y.append(tr_y_real[ri])
             if si:
-                parts_x.append(augment(to_tensor(Xs[si]), None, gen, strong=strong_stain == "all")[0])
+                xs = augment(to_tensor(Xs[si]), None, gen, strong=strong_stain == "all")[0]
+                parts_x.append(hed_jitter(xs, gen) if hed else xs)
                 parts_y.append(Ys[si])
             x = torch.cat(parts_x)
             y = torch.from_numpy(np.concatenate(parts_y))
             logits = model(x)
             known = ~torch.isnan(y)
-            loss = F.binary_cross_entropy_with_logits(logits[known], y[known])
+            target = y[known] * (1 - label_smoothing) + 0.5 * label_smoothing
+            loss = F.binary_cross_entropy_with_logits(logits[known], target)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             tot += loss.item()
-        msg = f"epoch {ep} loss {tot / steps_per_epoch:.4f} {time.perf_counter() - t0:.0f}s"
-        if len(Xv_real) and (ep % 5 == 4 or ep == epochs - 1):
+        msg = f"seed {seed} epoch {ep} loss {tot / steps_per_epoch:.4f} {time.perf_counter() - t0:.0f}s"
+        if Xv_real is not None and yv_real is not None and len(Xv_real) and (ep % 10 == 9 or ep == epochs - 1):
             pv = predict(model, Xv_real)[:, 0]
             m = finding_metrics(yv_real, pv.astype(np.float64), {"t_lo": 0.5, "t_hi": 0.5})
             msg += f" | val GS AUC {m['auc']} BA@0.5 {m['balanced_accuracy_at_0.5']}"
         log(msg)
-    # thresholds and metrics on held-out data
+    model.eval()
+    return model
+
+
+def glomnet_from_onnx(path: Path) -> GlomNet:
+    """A GlomNet carrying the weights of an exported GlomNet ONNX file (BatchNorm was folded into the convs on export,
+    so each BatchNorm becomes the identity plus the conv's bias). Used to keep a previous version's outputs exactly."""
+    import onnx
+    from onnx import numpy_helper
+
+    g = onnx.load(str(path)).graph
+    init = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in g.initializer}
+    convs = [n for n in g.node if n.op_type == "Conv"]
+    fc_w = init["fc.weight"]
+    net = GlomNet(fc_w.shape[0], tuple(int(init[c.input[1]].shape[0]) for c in convs[::2]))  # type: ignore[arg-type]
+    layers = [m for m in net.features]
+    if len(convs) != len(layers):
+        raise ValueError(f"{path}: {len(convs)} convolutions, GlomNet has {len(layers)}")
+    with torch.no_grad():
+        for node, layer in zip(convs, layers):
+            conv, bn = layer[0], layer[1]
+            conv.weight.copy_(init[node.input[1]])
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(init[node.input[2]])
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+        net.fc.weight.copy_(fc_w)
+        net.fc.bias.copy_(init["fc.bias"])
+    return net.eval()
+
+
+def fit_platt(logit: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, float]:
+    """(a, b) minimising the log loss of sigmoid(a * logit + b) (Platt scaling; a kept ≥ 0.05)."""
+    from scipy.optimize import minimize
+
+    z, y = np.asarray(logit, np.float64), np.asarray(y, np.float64)
+
+    def nll(ab: NDArray[np.float64]) -> float:
+        t = ab[0] * z + ab[1]
+        return float(np.mean(np.logaddexp(0, t) - y * t))
+
+    r = minimize(nll, np.array([1.0, 0.0]), method="L-BFGS-B", bounds=[(0.05, 10.0), (-20.0, 20.0)])
+    return float(r.x[0]), float(r.x[1])
+
+
+def crossfit_platt(logit: NDArray[np.float64], y: NDArray[np.float64], groups: list[str]) -> NDArray[np.float64]:
+    """Leave-one-slide-out Platt probabilities: each slide calibrated by a fit on the other slides only."""
+    out = np.zeros(len(y))
+    g = np.asarray(groups)
+    for s in sorted(set(groups)):
+        m = g == s
+        a, b = fit_platt(logit[~m], y[~m])
+        out[m] = 1 / (1 + np.exp(-(a * logit[m] + b)))
+    return out
+
+
+def gs_report(y: NDArray[np.float64], logit: NDArray[np.float64], groups: list[str], *,
+              cal: tuple[float, float] | None = None) -> dict[str, Any]:
+    """GS figures on a held-out centre; thresholds chosen on the same crops (say so where reported)."""
+    a, b = cal if cal is not None else (1.0, 0.0)
+    p = 1 / (1 + np.exp(-(a * logit + b)))
+    th = choose_thresholds(y, p)
+    m = finding_metrics(y, p, th)
+    bat = balanced_accuracy(y, p >= th["t_hi"])
+    m["balanced_accuracy_at_t_hi"] = None if bat is None else round(bat, 4)
+    m["thresholds"] = th
+    p0 = 1 / (1 + np.exp(-logit))
+    m["uncalibrated_ece"] = calibration(y, p0)["ece"]
+    ba0 = balanced_accuracy(y, p0 >= 0.5)
+    m["uncalibrated_balanced_accuracy_at_0.5"] = None if ba0 is None else round(ba0, 4)
+    if len(set(groups)) > 2:
+        pc = crossfit_platt(logit, y, groups)
+        ba = balanced_accuracy(y, pc >= 0.5)
+        m["leave_one_slide_out_platt"] = {"ece": calibration(y, pc)["ece"],
+                                          "balanced_accuracy_at_0.5": None if ba is None else round(ba, 4)}
+    return m
+
+
+def _load_real(crops: Path | None, train_centres: set[str], val_centres: set[str]) -> tuple[list[CropRecord], list[CropRecord]]:
+    records = read_crop_folder(crops) if crops else []
+    tr_rec = [r for r in records if (r.centre in train_centres if train_centres else r.centre not in val_centres)]
+    va_rec = [r for r in records if r.centre in val_centres]
+    overlap = {r.slide for r in tr_rec} & {r.slide for r in va_rec}
+    if overlap:
+        raise SystemExit(f"slides in both training and validation: {sorted(overlap)}")
+    return tr_rec, va_rec
+
+
+def train_classifier(
+    *,
+    slides: list[Path],
+    crops: Path | None,
+    train_centres: set[str],
+    val_centres: set[str],
+    val_slides: list[Path],
+    out_dir: Path,
+    epochs: int = 30,
+    batch: int = 32,
+    seed: int = 0,
+    seeds: list[int] | None = None,
+    threads: int = 2,
+    export: bool = True,
+    strong_stain: str = "off",
+    arch: str = "glomnet",
+    hed: bool = False,
+    label_smoothing: float = 0.0,
+    tta: int = 1,
+    calibrate: bool = False,
+    extra_training: dict[str, Any] | None = None,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Train, choose per-finding thresholds on held-out data, export ONNX and write the card.
+
+    Args:
+        slides: training slides with finding labels in their GeoJSON.
+        crops: folder of real crops (global sclerosis only).
+        train_centres: crop centres to train on (default: all except `val_centres`).
+        val_centres: crop centres kept apart for global-sclerosis thresholds and metrics.
+        val_slides: held-out slides for the synthetic findings' thresholds and metrics.
+        out_dir: model folder.
+        epochs: passes over the training set.
+        seeds: train one network per seed and average their logits (default: [seed]).
+        arch: `glomnet` or `glomnet_n` (in-graph tissue OD standardisation).
+        tta: dihedral test-time transforms averaged in the graph (1, 2, 4 or 8).
+        calibrate: Platt-scale the GS logit on the held-out centre (in the graph; other findings untouched).
+        export: write model.onnx + card.json (False: only report metrics).
+    """
+    seeds = list(seeds) if seeds else [seed]
+    setup_torch(threads, seeds[0])
+    t0 = time.perf_counter()
+    tr_rec, va_rec = _load_real(crops, train_centres, val_centres)
+    tr_imgs = [np.asarray(Image.open(r.image).convert("RGB")) for r in tr_rec]
+    tr_y_real = np.full((len(tr_rec), len(FINDINGS)), np.nan, np.float32)
+    tr_y_real[:, 0] = [r.gs for r in tr_rec]
+    Xs, Ys, _ = slide_crops(find_slides(slides), mpp=CLS_MPP, size=CROP) if slides else (
+        np.zeros((0, CROP, CROP, 3), np.uint8), np.zeros((0, len(FINDINGS)), np.float32), [])
+    Xv_real = real_crop_inputs(va_rec) if va_rec else np.zeros((0, CROP, CROP, 3), np.uint8)
+    yv_real = np.asarray([r.gs for r in va_rec], np.float64)
+    Xv_syn, Yv_syn, _ = slide_crops(find_slides(val_slides), mpp=CLS_MPP, size=CROP) if val_slides else (
+        np.zeros((0, CROP, CROP, 3), np.uint8), np.zeros((0, len(FINDINGS)), np.float32), [])
+    log(f"train: {len(tr_rec)} real crops ({sorted({r.centre for r in tr_rec})}), {len(Xs)} synthetic crops; "
+        f"val: {len(va_rec)} real crops ({sorted(val_centres)}), {len(Xv_syn)} synthetic; {time.perf_counter() - t0:.1f}s")
+    members = [train_one(tr_imgs, tr_y_real, Xs, Ys, epochs=epochs, batch=batch, seed=s, arch=arch,
+                         strong_stain=strong_stain, hed=hed, label_smoothing=label_smoothing,
+                         Xv_real=Xv_real, yv_real=yv_real, log=log) for s in seeds]
+    transforms = {1: (0,), 2: (0, 3), 4: (0, 1, 2, 3), 8: tuple(range(8))}[tta]
+    model = TTAEnsemble(members, len(FINDINGS), transforms).eval()
+    val_groups = [r.slide for r in va_rec]
+    per_seed: dict[str, Any] = {}
+    if len(Xv_real):
+        for s, mem in zip(seeds, members):
+            for name, tr in (("tta1", (0,)), (f"tta{tta}", transforms)):
+                z = predict_logits(TTAEnsemble([mem], len(FINDINGS), tr).eval(), Xv_real)[:, 0].astype(np.float64)
+                per_seed.setdefault(name, {})[str(s)] = round(float(auc(yv_real, z) or 0), 4)
+        log(f"per-seed GS AUC on {sorted(val_centres)}: {per_seed}")
     thresholds: dict[str, Any] = {}
     metrics: dict[str, Any] = {}
+    cal = (1.0, 0.0)
+    if len(Xv_real):
+        z = predict_logits(model, Xv_real)[:, 0].astype(np.float64)
+        if calibrate:
+            cal = fit_platt(z, yv_real)
+            model.cal_a[0], model.cal_b[0] = cal[0], cal[1]
+        rep = gs_report(yv_real, z, val_groups, cal=cal)
+        log(f"ensemble of {len(seeds)} x TTA{tta} on {sorted(val_centres)}: AUC {rep['auc']} BA@t_hi {rep['balanced_accuracy_at_t_hi']} "
+            f"BA@0.5 {rep['balanced_accuracy_at_0.5']} BA decided {rep.get('balanced_accuracy_decided')} indet "
+            f"{rep['indeterminate_fraction']} ECE {rep['calibration']['ece']} (uncal {rep['uncalibrated_ece']}) "
+            f"LOSO-Platt {rep.get('leave_one_slide_out_platt')} Platt {cal}")
     pv_syn = predict(model, Xv_syn) if len(Xv_syn) else np.zeros((0, len(FINDINGS)), np.float32)
     for j, key in enumerate(FINDINGS):
         if key == "global_sclerosis" and len(Xv_real):
-            pv = predict(model, Xv_real)[:, 0].astype(np.float64)
-            th = choose_thresholds(yv_real, pv)
+            th = rep.pop("thresholds")
             thresholds[key] = th
             metrics[key] = {"validation": f"real crops, held-out centre(s) {sorted(val_centres)} (slides never trained on)",
-                            **finding_metrics(yv_real, pv, th)}
+                            **rep}
             if len(Xv_syn):
                 metrics[key]["synthetic_validation"] = finding_metrics(Yv_syn[:, j].astype(np.float64),
                                                                        pv_syn[:, j].astype(np.float64), th)
@@ -189,20 +342,23 @@ def train_classifier(
             thresholds[key] = th
             metrics[key] = {"validation": "held-out synthetic slides (drawn glomeruli)", **finding_metrics(y, p, th)}
         metrics[key]["kappa_literature"] = {**KAPPA_LITERATURE[key], "verified": False}
-    result = {"thresholds": thresholds, "metrics": metrics, "train_centres": sorted({r.centre for r in tr_rec}),
-              "val_centres": sorted(val_centres)}
+    result: dict[str, Any] = {"thresholds": thresholds, "metrics": metrics, "train_centres": sorted({r.centre for r in tr_rec}),
+                              "val_centres": sorted(val_centres), "per_seed_auc": per_seed, "platt": cal, "model": model}
     if export:
         out_dir.mkdir(parents=True, exist_ok=True)
         example = to_tensor(Xv_real[:2] if len(Xv_real) >= 2 else Xs[:2])
         export_onnx(model, example, out_dir / "model.onnx", spatial_dynamic=False)
-        diff = torch_ort_max_diff(model, out_dir / "model.onnx", example)
-        card = classifier_card(thresholds=thresholds, metrics=metrics, training={
+        diff = torch_ort_max_diff(model, out_dir / "model.onnx", to_tensor(Xv_real[:16] if len(Xv_real) else Xs[:16]))
+        card = classifier_card(thresholds=thresholds, metrics=metrics, arch=arch, n_members=len(seeds), tta=tta,
+                               training={
             "real_crops_train": len(tr_rec), "real_crop_train_centres": result["train_centres"],
             "real_crops_validation": len(va_rec), "real_crop_validation_centres": sorted(val_centres),
-            "synthetic_crops_train": int(n_syn), "synthetic_crops_validation": len(Xv_syn),
-            "train_slides": [p.name for p, _ in find_slides(slides)], "epochs": epochs, "seed": seed,
-            "strong_stain_augmentation": strong_stain,
-            "torch_ort_max_abs_diff": diff})
+            "synthetic_crops_train": int(len(Xs)), "synthetic_crops_validation": len(Xv_syn),
+            "train_slides": [p.name for p, _ in find_slides(slides)], "epochs": epochs, "seeds": seeds,
+            "strong_stain_augmentation": strong_stain, "hed_jitter": hed, "label_smoothing": label_smoothing,
+            "tta_transforms": tta, "gs_platt_on_validation_centre": {"a": round(cal[0], 4), "b": round(cal[1], 4)}
+            if calibrate else None, "per_seed_gs_auc_validation_centre": per_seed,
+            "torch_ort_max_abs_diff": diff, **(extra_training or {})})
         write_card(out_dir, card)
         log(f"exported {out_dir / 'model.onnx'}; torch vs ORT max |diff| {diff:.2e}")
         result["card"] = card
@@ -212,16 +368,69 @@ def train_classifier(
     return result
 
 
+def crossval_gs(crops: Path, *, folds: int = 5, epochs: int = 40, seed: int = 0, arch: str = "glomnet_n",
+                strong_stain: str = "real", hed: bool = False, tta: int = 8, threads: int = 1,
+                log: Any = print) -> dict[str, Any]:
+    """Slide-grouped k-fold over both centres (real crops only): out-of-fold GS AUC and balanced accuracy.
+
+    Slides are dealt to folds per centre in sorted order (round robin), so each fold holds slides of both centres.
+    """
+    setup_torch(threads, seed)
+    recs = read_crop_folder(crops)
+    fold_of: dict[str, int] = {}
+    for c in sorted({r.centre for r in recs}):
+        for i, s in enumerate(sorted({r.slide for r in recs if r.centre == c})):
+            fold_of[s] = i % folds
+    X = real_crop_inputs(recs)
+    y = np.asarray([r.gs for r in recs], np.float64)
+    z = np.zeros(len(recs))
+    transforms = {1: (0,), 2: (0, 3), 4: (0, 1, 2, 3), 8: tuple(range(8))}[tta]
+    for f in range(folds):
+        tr = [i for i, r in enumerate(recs) if fold_of[r.slide] != f]
+        te = [i for i, r in enumerate(recs) if fold_of[r.slide] == f]
+        ytr = np.full((len(tr), len(FINDINGS)), np.nan, np.float32)
+        ytr[:, 0] = y[tr]
+        imgs = [np.asarray(Image.open(recs[i].image).convert("RGB")) for i in tr]
+        mem = train_one(imgs, ytr, np.zeros((0, CROP, CROP, 3), np.uint8), np.zeros((0, len(FINDINGS)), np.float32),
+                        epochs=epochs, batch=32, seed=seed, arch=arch, strong_stain=strong_stain, hed=hed,
+                        Xv_real=X[te], yv_real=y[te], log=log)
+        z[te] = predict_logits(TTAEnsemble([mem], len(FINDINGS), transforms).eval(), X[te])[:, 0]
+        log(f"fold {f}: held-out slides {sorted({recs[i].slide for i in te})} AUC {auc(y[te], z[te])}")
+    p = 1 / (1 + np.exp(-z))
+    out: dict[str, Any] = {"folds": folds, "epochs": epochs, "seed": seed, "arch": arch, "tta": tta}
+    for g in sorted({r.centre for r in recs}) + ["overall"]:
+        m = np.asarray([g == "overall" or r.centre == g for r in recs])
+        ba = balanced_accuracy(y[m], p[m] >= 0.5)
+        out[g] = {"n": int(m.sum()), "auc": round(float(auc(y[m], z[m]) or 0), 4),
+                  "balanced_accuracy_at_0.5": None if ba is None else round(ba, 4), "ece": calibration(y[m], p[m])["ece"]}
+    log(json.dumps(out))
+    return out
+
+
 SYNTHETIC_ONLY = [k for k in FINDINGS if k != "global_sclerosis"]
 
 
-def classifier_card(*, thresholds: dict[str, Any], metrics: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
+def architecture_text(arch: str, n_members: int, tta: int) -> str:
+    base = "GlomNet (8 conv layers 16/32/64/96, global average pool, linear), from scratch"
+    if arch == "glomnet_n64":
+        base = base + " on the input average-pooled 2x2 (64² px at 4 µm/px inside the graph)"
+    if arch in ("glomnet_n", "glomnet_n64"):
+        base = ("in-graph per-image stain normalisation (optical density standardised per channel over tissue pixels) + "
+                + base)
+    if n_members > 1 or tta > 1:
+        base += (f"; {n_members} independently seeded networks x {tta} dihedral test-time transforms, logits averaged "
+                 "in the one ONNX graph")
+    return base
+
+
+def classifier_card(*, thresholds: dict[str, Any], metrics: dict[str, Any], training: dict[str, Any],
+                    arch: str = "glomnet", n_members: int = 1, tta: int = 1) -> dict[str, Any]:
     """The machine-readable IO contract of the classifier."""
     return {
         "name": "glom_classifier",
         "task": "glomerulus_multilabel_classification",
         "version": VERSION,
-        "architecture": "GlomNet (8 conv layers 16/32/64/96, global average pool, linear), from scratch",
+        "architecture": architecture_text(arch, n_members, tta),
         "input": {
             "mpp": CLS_MPP,
             "crop": CROP,
@@ -250,3 +459,292 @@ def classifier_card(*, thresholds: dict[str, Any], metrics: dict[str, Any], trai
         "licence": "CC BY-NC-SA 4.0 (inherited from the real crops): research use only, attribution, no commercial "
                    "use, share-alike",
     }
+
+
+def evaluate_members(members_file: Path, crops: Path, val_centres: set[str], *, tta: int,
+                     use_members: list[int] | None = None) -> dict[str, Any]:
+    """Saved GS members (x `tta` transforms) on held-out centre(s): Platt fitted there, per-seed AUCs, `gs_report`."""
+    saved = torch.load(members_file, weights_only=False)
+    idx = use_members if use_members is not None else list(range(len(saved["members"])))
+    members = []
+    for i in idx:
+        m = make_net(saved["arch"])
+        m.load_state_dict(saved["members"][i])
+        members.append(m.eval())
+    seeds = [saved["seeds"][i] for i in idx]
+    transforms = {1: (0,), 2: (0, 3), 4: (0, 1, 2, 3), 8: tuple(range(8))}[tta]
+    gs = TTAEnsemble(members, len(FINDINGS), transforms).eval()
+    tr_rec, va_rec = _load_real(crops, set(), val_centres)
+    Xv = real_crop_inputs(va_rec)
+    yv = np.asarray([r.gs for r in va_rec], np.float64)
+    per_seed = {f"tta{t}": {str(s): round(float(auc(yv, predict_logits(TTAEnsemble([m], len(FINDINGS), tr).eval(), Xv)[:, 0])
+                                                   or 0), 4) for s, m in zip(seeds, members)}
+                for t, tr in ((1, (0,)), (tta, transforms))}
+    z = predict_logits(gs, Xv)[:, 0].astype(np.float64)
+    cal = fit_platt(z, yv)
+    gs.cal_a[0], gs.cal_b[0] = cal[0], cal[1]
+    rep = gs_report(yv, z, [r.slide for r in va_rec], cal=cal)
+    rep["per_seed_auc"] = per_seed
+    return {"model": gs, "report": rep, "platt": cal, "saved": saved, "seeds": seeds, "train_records": tr_rec,
+            "val_records": va_rec, "X": Xv}
+
+
+def ship_composed(
+    *,
+    members_file: Path,
+    keep_from: Path,
+    crops: Path,
+    val_centres: set[str],
+    out_dir: Path,
+    tta: int,
+    use_members: list[int] | None = None,
+    notes: dict[str, Any] | None = None,
+    threads: int = 1,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Export GS networks (trained by `train --save-members`) together with a previous version's other findings.
+
+    Global sclerosis: the saved members x `tta` dihedral transforms, Platt-scaled on the held-out centre, with
+    thresholds chosen on that centre. The other eight findings: the unchanged network of the model in `keep_from`
+    (its ONNX and card.json), so their outputs, thresholds and figures are exactly those of that version.
+    """
+    import json as _json
+
+    setup_torch(threads, 0)
+    ev = evaluate_members(members_file, crops, val_centres, tta=tta, use_members=use_members)
+    gs, rep, cal, saved, seeds = ev["model"], ev["report"], ev["platt"], ev["saved"], ev["seeds"]
+    members = list(gs.members)
+    tr_rec, va_rec = ev["train_records"], ev["val_records"]
+    Xv = ev["X"]
+    old_card = _json.loads((keep_from / "card.json").read_text())
+    rest = glomnet_from_onnx(keep_from / "model.onnx")
+    th = rep.pop("thresholds")
+    model = GSWithFindings(gs, rest).eval()
+    thresholds = dict(old_card["thresholds"])
+    thresholds["global_sclerosis"] = th
+    metrics = dict(old_card["metrics"])
+    metrics["global_sclerosis"] = {
+        "validation": f"real crops, held-out centre(s) {sorted(val_centres)} (slides never trained on)", **rep,
+        "platt_fitted_on_validation_centre": {"a": round(cal[0], 4), "b": round(cal[1], 4)},
+        "kappa_literature": {**KAPPA_LITERATURE["global_sclerosis"], "verified": False}, **(notes or {})}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    example = to_tensor(Xv[:2])
+    export_onnx(model, example, out_dir / "model.onnx", spatial_dynamic=False)
+    diff = torch_ort_max_diff(model, out_dir / "model.onnx", to_tensor(Xv[:16]))
+    card = classifier_card(thresholds=thresholds, metrics=metrics, arch=saved["arch"], n_members=len(members), tta=tta,
+                           training={
+        "real_crops_train": len(tr_rec), "real_crop_train_centres": sorted({r.centre for r in tr_rec}),
+        "real_crops_validation": len(va_rec), "real_crop_validation_centres": sorted(val_centres),
+        "epochs": saved.get("epochs"), "seeds": seeds,
+        "global_sclerosis": {"real_crops_train": len(tr_rec), "real_crop_train_centres": sorted({r.centre for r in tr_rec}),
+                             "real_crops_validation": len(va_rec), "real_crop_validation_centres": sorted(val_centres),
+                             "synthetic_crops_train": 0, "seeds": seeds, "tta_transforms": tta,
+                             "platt_on_validation_centre": {"a": round(cal[0], 4), "b": round(cal[1], 4)}},
+        "other_findings": {"from": f"glom_classifier v{old_card['version']} (network and thresholds unchanged)",
+                           **{k: v for k, v in old_card.get("training", {}).items() if k not in ("torch_ort_max_abs_diff",)}},
+        "torch_ort_max_abs_diff": diff})
+    card["architecture"] = ("global sclerosis: " + architecture_text(saved["arch"], len(members), tta) +
+                            "; other findings: the v" + old_card["version"] + " GlomNet (8 conv layers 16/32/64/96), from scratch")
+    write_card(out_dir, card)
+    log(f"exported {out_dir / 'model.onnx'} ({(out_dir / 'model.onnx').stat().st_size / 1e6:.2f} MB); "
+        f"torch vs ORT max |diff| {diff:.2e}; GS on {sorted(val_centres)}: AUC {rep['auc']} BA@t_hi "
+        f"{rep['balanced_accuracy_at_t_hi']} BA@0.5 {rep['balanced_accuracy_at_0.5']} decided {rep.get('balanced_accuracy_decided')} "
+        f"indet {rep['indeterminate_fraction']} ECE {rep['calibration']['ece']} LOSO {rep.get('leave_one_slide_out_platt')}")
+    return card
+
+
+def _f(v: Any, nd: int = 3) -> str:
+    return "–" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
+
+
+def _gs_line(m: dict[str, Any]) -> str:
+    th = m.get("thresholds_used") or {}
+    loso = m.get("leave_one_slide_out_platt") or {}
+    return (f"AUC **{_f(m.get('auc'), 4)}**; balanced accuracy at t_hi ({_f(th.get('t_hi'), 4)}) **{_f(m.get('balanced_accuracy_at_t_hi'))}**, "
+            f"at 0.5 without calibration {_f(m.get('uncalibrated_balanced_accuracy_at_0.5'))}, at 0.5 after Platt scaling "
+            f"fitted on these crops {_f(m.get('balanced_accuracy_at_0.5'))} (leave-one-slide-out Platt: "
+            f"{_f(loso.get('balanced_accuracy_at_0.5'))}), decided only {_f(m.get('balanced_accuracy_decided'))} with "
+            f"{_f(m.get('indeterminate_fraction'))} of crops indeterminate (between t_lo {_f(th.get('t_lo'), 4)} and t_hi); "
+            f"ECE {_f(m.get('uncalibrated_ece'))} uncalibrated, {_f((m.get('calibration') or {}).get('ece'))} after Platt "
+            f"(in-sample), {_f(loso.get('ece'))} leave-one-slide-out; per-seed AUC {m.get('per_seed_auc')}")
+
+
+def classifier_md_extra(card: dict[str, Any]) -> str:
+    """CARD.md section on how global sclerosis was trained and measured (every figure read from card.json)."""
+    gs = card["metrics"]["global_sclerosis"]
+    tr = card.get("training", {})
+    g = tr.get("global_sclerosis", {})
+    rev = gs.get("reverse_direction") or {}
+    cv = gs.get("slide_grouped_cross_validation") or {}
+    prev = gs.get("previous_version") or {}
+    timing = tr.get("classification_time_140_crops") or {}
+    shipped = {**gs, "thresholds_used": card["thresholds"]["global_sclerosis"]}
+    lines = ["## Global sclerosis: recipe and figures (read this before trusting the table)", "",
+             (f"- **Recipe.** {len(g.get('seeds', []))} networks (seeds {g.get('seeds')}) trained from scratch on the real "
+              f"crops of centre(s) {g.get('real_crop_train_centres')} only ({g.get('real_crops_train')} crops; no synthetic "
+              f"crops), {tr.get('epochs')} epochs, optical-density stain jitter plus white-balance/contrast/gamma/saturation "
+              "jitter, random diameter 150–250 µm, aspect and offset. Inside the ONNX graph: per-image stain normalisation "
+              "(optical density standardised per channel over tissue pixels), 2×2 average pooling (the networks see 64² px at "
+              f"4 µm/px), {g.get('tta_transforms')} dihedral test-time transform(s), logits averaged over networks and "
+              f"transforms, then Platt scaling a·z + b (a = {g.get('platt_on_validation_centre', {}).get('a')}, "
+              f"b = {g.get('platt_on_validation_centre', {}).get('b')}) fitted on the held-out centre. The serving "
+              "pipeline is unchanged (same µm/px, crop and normalisation in the card)."),
+             (f"- **Shipped model, train {g.get('real_crop_train_centres')} → validate {g.get('real_crop_validation_centres')}** "
+              f"({gs.get('n')} crops, {gs.get('n_pos')} GS, slides never trained on): " + _gs_line(shipped) + "."),
+             ]
+    if rev:
+        lines.append(f"- **Reverse direction, same recipe, a separate model (not shipped): train {rev.get('train_centres')} → "
+                     f"validate {rev.get('validation_centres')}** ({rev.get('n')} crops, {rev.get('n_pos')} GS; thresholds and "
+                     f"Platt chosen on the validation centre): " + _gs_line(rev) + ".")
+    if cv:
+        lines.append("- **Slide-grouped cross-validation over both centres** (real crops only, "
+                     f"{cv.get('folds')} folds, each fold holding slides of both centres, 1 seed, {cv.get('tta')} transforms, "
+                     "no calibration): out-of-fold " + "; ".join(
+                         f"{k}: AUC {v.get('auc')}, balanced accuracy at 0.5 {v.get('balanced_accuracy_at_0.5')}, ECE {v.get('ece')}"
+                         for k, v in cv.items() if isinstance(v, dict)) + ".")
+    if prev:
+        lines.append(f"- **Previous version** {prev.get('version')} on the same SAS crops: AUC {prev.get('auc')}, balanced "
+                     f"accuracy at t_hi {prev.get('balanced_accuracy_at_t_hi')}, at 0.5 {prev.get('balanced_accuracy_at_0.5')}, "
+                     f"ECE {prev.get('ece')}.")
+    if gs.get("selection_note"):
+        lines.append(f"- **How the recipe was chosen.** {gs['selection_note']}")
+    if gs.get("target_note"):
+        lines.append(f"- **Target** (AUC ≥ 0.97 and balanced accuracy ≥ 0.93 on real crops from slides not used in training). "
+                     f"{gs['target_note']}")
+    if timing:
+        lines.append(f"- **Compute.** {timing.get('note')}")
+    lines += ["- Thresholds: t_hi is the lowest cut whose *present* calls are ≥ 90 % precise and t_lo keeps ≥ 95 % of "
+              "positives above it, both chosen on the held-out centre, so the balanced accuracy at t_hi on that centre is "
+              "optimistic; AUC is threshold-free. Platt scaling changes the probabilities (and the 0.5 cut), not the ranking.",
+              "- Real crops are bbox-resized to 224² (scale lost); the classifier assumes 200 µm across at 2 µm/px and "
+              "reflect-pads the frame. In the pipeline, real tissue surrounds the glomerulus instead — a domain shift that "
+              "has not been measured on real whole slides. The crop labels have not been re-checked by a pathologist here.",
+              "",
+              "## The other eight findings",
+              "",
+              (f"Unchanged from v{(tr.get('other_findings') or {}).get('from', '?')}: the same network and thresholds, carried "
+               "into this graph weight for weight (torch↔ONNX agreement is tested), so their outputs and the figures in the "
+               "table are those of that version: trained and validated on synthetic glomeruli only (as few as 1–10 positives "
+               "per finding; `t_hi = 1.0` means never called present at the precision target). Placeholders.")]
+    return "\n".join(lines)
+
+
+def render_md(model_dir: Path) -> str:
+    """CARD.md = report.render_card_md + the classifier section above."""
+    from models.training.report import render_card_md
+
+    card = json.loads((model_dir / "card.json").read_text())
+    return render_card_md(model_dir, extra=classifier_md_extra(card))
+
+
+def _main() -> None:
+    """`python -m models.training.classifier train|crossval ...`: the options `glomcheck train classifier` lacks."""
+    import click
+
+    @click.group()
+    def cli() -> None:
+        pass
+
+    @cli.command()
+    @click.option("--slides", "slides", multiple=True, type=click.Path(exists=True, path_type=Path))
+    @click.option("--crops", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None)
+    @click.option("--train-centre", multiple=True)
+    @click.option("--val-centre", multiple=True)
+    @click.option("--val-slides", multiple=True, type=click.Path(exists=True, path_type=Path))
+    @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+                  default=Path(__file__).resolve().parents[1] / "glom_classifier")
+    @click.option("--epochs", type=int, default=40)
+    @click.option("--seed", "seeds", type=int, multiple=True, help="Repeat: one ensemble member per seed.")
+    @click.option("--threads", type=int, default=1)
+    @click.option("--no-export", is_flag=True)
+    @click.option("--strong-stain", type=click.Choice(["off", "all", "real"]), default="real")
+    @click.option("--arch", type=click.Choice(["glomnet", "glomnet_n", "glomnet_n64"]), default="glomnet_n")
+    @click.option("--hed/--no-hed", default=False)
+    @click.option("--label-smoothing", type=float, default=0.0)
+    @click.option("--tta", type=click.Choice(["1", "2", "4", "8"]), default="8")
+    @click.option("--calibrate/--no-calibrate", default=True)
+    @click.option("--save-members", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="torch.save the members' state_dicts here (to compose the shipped graph later).")
+    def train(slides: tuple[Path, ...], crops: Path | None, train_centre: tuple[str, ...], val_centre: tuple[str, ...],
+              val_slides: tuple[Path, ...], out: Path, epochs: int, seeds: tuple[int, ...], threads: int,
+              no_export: bool, strong_stain: str, arch: str, hed: bool, label_smoothing: float, tta: str,
+              calibrate: bool, save_members: Path | None) -> None:
+        r = train_classifier(slides=list(slides), crops=crops, train_centres=set(train_centre),
+                             val_centres=set(val_centre), val_slides=list(val_slides), out_dir=out, epochs=epochs,
+                             seeds=list(seeds) or [0], threads=threads, export=not no_export, strong_stain=strong_stain,
+                             arch=arch, hed=hed, label_smoothing=label_smoothing, tta=int(tta), calibrate=calibrate,
+                             log=click.echo)
+        gs = r["metrics"]["global_sclerosis"]
+        click.echo(json.dumps({"val_centres": r["val_centres"], "per_seed_auc": r["per_seed_auc"], "platt": r["platt"],
+                               **{k: gs.get(k) for k in ("auc", "balanced_accuracy_at_t_hi", "balanced_accuracy_at_0.5",
+                                                         "balanced_accuracy_decided", "indeterminate_fraction",
+                                                         "uncalibrated_ece", "leave_one_slide_out_platt")},
+                               "ece": gs["calibration"]["ece"]}))
+        if save_members:
+            torch.save({"arch": arch, "seeds": list(seeds) or [0], "tta": int(tta), "platt": r["platt"], "epochs": epochs,
+                        "strong_stain": strong_stain, "hed": hed, "label_smoothing": label_smoothing,
+                        "members": [m.state_dict() for m in r["model"].members]}, save_members)
+
+    @cli.command()
+    @click.option("--crops", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True)
+    @click.option("--folds", type=int, default=5)
+    @click.option("--epochs", type=int, default=40)
+    @click.option("--seed", type=int, default=0)
+    @click.option("--arch", type=click.Choice(["glomnet", "glomnet_n", "glomnet_n64"]), default="glomnet_n")
+    @click.option("--strong-stain", type=click.Choice(["off", "all", "real"]), default="real")
+    @click.option("--hed/--no-hed", default=False)
+    @click.option("--tta", type=click.Choice(["1", "2", "4", "8"]), default="8")
+    @click.option("--threads", type=int, default=1)
+    def crossval(crops: Path, folds: int, epochs: int, seed: int, arch: str, strong_stain: str, hed: bool, tta: str,
+                 threads: int) -> None:
+        crossval_gs(crops, folds=folds, epochs=epochs, seed=seed, arch=arch, strong_stain=strong_stain, hed=hed,
+                    tta=int(tta), threads=threads, log=click.echo)
+
+    @cli.command()
+    @click.option("--members", "members_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
+    @click.option("--keep-from", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True,
+                  help="Folder with the previous model.onnx + card.json whose other findings are kept.")
+    @click.option("--crops", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True)
+    @click.option("--val-centre", multiple=True, required=True)
+    @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+                  default=Path(__file__).resolve().parents[1] / "glom_classifier")
+    @click.option("--tta", type=click.Choice(["1", "2", "4", "8"]), default="8")
+    @click.option("--use-member", type=int, multiple=True)
+    @click.option("--notes", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+                  help="JSON merged into metrics.global_sclerosis (reverse direction, cross-validation, ...).")
+    def ship(members_file: Path, keep_from: Path, crops: Path, val_centre: tuple[str, ...], out: Path, tta: str,
+             use_member: tuple[int, ...], notes: Path | None) -> None:
+        ship_composed(members_file=members_file, keep_from=keep_from, crops=crops, val_centres=set(val_centre),
+                      out_dir=out, tta=int(tta), use_members=list(use_member) or None,
+                      notes=json.loads(notes.read_text()) if notes else None, log=click.echo)
+
+    @cli.command("evaluate")
+    @click.option("--members", "members_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
+    @click.option("--crops", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True)
+    @click.option("--val-centre", multiple=True, required=True)
+    @click.option("--tta", type=click.Choice(["1", "2", "4", "8"]), default="8")
+    @click.option("--use-member", type=int, multiple=True)
+    def evaluate_cmd(members_file: Path, crops: Path, val_centre: tuple[str, ...], tta: str, use_member: tuple[int, ...]) -> None:
+        """Figures of saved members on a held-out centre (e.g. the reverse direction), as one JSON line."""
+        setup_torch(1, 0)
+        ev = evaluate_members(members_file, crops, set(val_centre), tta=int(tta), use_members=list(use_member) or None)
+        rep = ev["report"]
+        rep["train_centres"] = sorted({r.centre for r in ev["train_records"]})
+        rep["validation_centres"] = sorted(val_centre)
+        rep["seeds"] = ev["seeds"]
+        rep["tta_transforms"] = int(tta)
+        rep["platt_fitted_on_validation_centre"] = {"a": round(ev["platt"][0], 4), "b": round(ev["platt"][1], 4)}
+        click.echo(json.dumps(rep))
+
+    @cli.command("card-md")
+    @click.option("--out", type=click.Path(file_okay=False, exists=True, path_type=Path),
+                  default=Path(__file__).resolve().parents[1] / "glom_classifier")
+    def card_md(out: Path) -> None:
+        """Render CARD.md from card.json."""
+        render_md(out)
+
+    cli()
+
+
+if __name__ == "__main__":
+    _main()

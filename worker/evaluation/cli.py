@@ -92,17 +92,22 @@ def evaluate_crops(directory: Path, models_dir: Path | None) -> None:
         a = auc(yy, pp)
         ba = balanced_accuracy(yy, pp >= float(th["t_hi"]))
         ba5 = balanced_accuracy(yy, pp >= 0.5)
-        indet = float(((pp >= th["t_lo"]) & (pp < th["t_hi"])).mean())
+        indet_m = (pp >= th["t_lo"]) & (pp < th["t_hi"])
+        indet = float(indet_m.mean())
+        bad = balanced_accuracy(yy[~indet_m], pp[~indet_m] >= float(th["t_hi"])) if (~indet_m).any() else None
         out[g] = {"n": int(m.sum()), "n_gs": int(yy.sum()), "auc": None if a is None else round(a, 4),
                   "balanced_accuracy": None if ba is None else round(ba, 4),
                   "balanced_accuracy_at_0.5": None if ba5 is None else round(ba5, 4),
+                  "balanced_accuracy_decided": None if bad is None else round(bad, 4),
                   "indeterminate_fraction": round(indet, 4), "confusion_at_t_hi": confusion(yy, pp >= float(th["t_hi"])),
                   "ece": calibration(yy, pp)["ece"]}
         c = out[g]["confusion_at_t_hi"]
         click.echo(f"{g:>8}: n {out[g]['n']:3d} (GS {out[g]['n_gs']:3d})  AUC {out[g]['auc']}  "
-                   f"balanced acc {out[g]['balanced_accuracy']} (at t_hi={th['t_hi']}; at 0.5: {out[g]['balanced_accuracy_at_0.5']})  "
+                   f"balanced acc {out[g]['balanced_accuracy']} (at t_hi={th['t_hi']}; at 0.5: {out[g]['balanced_accuracy_at_0.5']}; "
+                   f"decided only, {indet:.1%} indeterminate excluded: {out[g]['balanced_accuracy_decided']})  "
                    f"confusion [[tn {c['tn']} fp {c['fp']}] [fn {c['fn']} tp {c['tp']}]]  ECE {out[g]['ece']}")
     click.echo("note: crops whose slides/centre were used to train this model give optimistic figures; "
                f"the card says the model trained on centre(s) {cls.card.get('training', {}).get('real_crop_train_centres')}.")
     click.echo(json.dumps({"task": "global_sclerosis_crops", "classifier": cls.version,
-                           **{g: {k: out[g][k] for k in ("n", "auc", "balanced_accuracy")} for g in groups}}))
+                           **{g: {k: out[g][k] for k in ("n", "auc", "balanced_accuracy", "balanced_accuracy_at_0.5",
+                                                                 "balanced_accuracy_decided")} for g in groups}}))

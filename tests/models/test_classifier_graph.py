@@ -1,0 +1,137 @@
+"""The classifier's in-graph stain normalisation, test-time augmentation and ensemble (GlomNetN, TTAEnsemble)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from models.training.classifier import crossfit_platt, fit_platt
+from models.training.common import MEAN, STD, export_onnx, hed_jitter, to_tensor, torch_ort_max_diff
+from models.training.nets import GlomNetN, TissueNorm, TTAEnsemble, dihedral
+
+
+def _batch(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = rng.integers(60, 230, (n, 128, 128, 3), dtype=np.uint8)
+    img[:, :20] = 245  # white background band: excluded from the tissue statistics
+    return img
+
+
+def _warm(model: torch.nn.Module, x: torch.Tensor) -> None:
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(x + 0.3 * torch.randn_like(x))
+    model.eval()
+
+
+def test_tissue_norm_cancels_an_optical_density_gain() -> None:
+    x = to_tensor(_batch(2, 0))
+    rgb = (x * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)).clamp(1 / 255, 1)
+    gain = torch.tensor([0.8, 1.2, 1.1]).view(1, 3, 1, 1)
+    x2 = (torch.exp(torch.log(rgb) * gain) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    norm = TissueNorm(MEAN, STD)
+    a, b = norm(x), norm(x2)
+    assert torch.isfinite(a).all()
+    # background pixels move a little with the gain (their OD is not exactly 0); tissue is invariant
+    assert (a - b)[:, :, 30:].abs().max() < 0.05
+
+
+def test_tissue_norm_survives_an_all_white_crop() -> None:
+    x = to_tensor(np.full((1, 128, 128, 3), 255, np.uint8))
+    assert torch.isfinite(TissueNorm(MEAN, STD)(x)).all()
+
+
+def test_dihedral_gives_eight_distinct_transforms() -> None:
+    t = torch.arange(6.0).view(1, 1, 2, 3)
+    assert len({tuple(dihedral(t, k).flatten().tolist()) + tuple(dihedral(t, k).shape) for k in range(8)}) == 8
+
+
+def test_tta_ensemble_export_matches_torch(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    x = to_tensor(_batch(3, 1))
+    members = [GlomNetN(9, MEAN, STD) for _ in range(2)]
+    for m in members:
+        _warm(m, x)
+    model = TTAEnsemble(members, 9).eval()
+    model.cal_a[0], model.cal_b[0] = 1.7, -0.4
+    with torch.no_grad():
+        ref = model(x)
+        manual = torch.stack([m(dihedral(x, k)) for m in members for k in range(8)]).mean(0)
+    manual[:, 0] = manual[:, 0] * 1.7 - 0.4
+    assert (ref - manual).abs().max() < 1e-4
+    path = tmp_path / "cls.onnx"
+    export_onnx(model, x[:2], path, spatial_dynamic=False)
+    assert torch_ort_max_diff(model, path, x) < 1e-4  # batch size differs from the export example
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    one = sess.run(None, {"input": x[:1].numpy()})[0]
+    assert np.abs(one - ref[:1].numpy()).max() < 1e-4
+    # invariant to the transforms it averages over
+    assert np.abs(sess.run(None, {"input": dihedral(x, 5).numpy()})[0] - ref.numpy()).max() < 1e-3
+
+
+def test_hed_jitter_identity_and_range() -> None:
+    x = to_tensor(_batch(2, 2))
+    g = torch.Generator().manual_seed(0)
+    assert (hed_jitter(x, g, sigma=0.0, bias=0.0) - x).abs().max() < 1e-4
+    y = hed_jitter(x, g)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    assert y.min() >= (0 - MEAN[0]) / STD[0] - 1e-5 and y.max() <= (1 - MEAN[0]) / STD[0] + 1e-5
+
+
+def test_platt_recovers_a_shift() -> None:
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 2, 4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(z + 1.5)))).astype(np.float64)
+    a, b = fit_platt(z, y)
+    assert abs(a - 1) < 0.15 and abs(b - 1.5) < 0.2
+    p = crossfit_platt(z, y, [str(i % 4) for i in range(4000)])
+    assert p.shape == (4000,) and ((p > 0) & (p < 1)).all()
+
+
+def test_previous_version_weights_reload_and_compose(tmp_path: Path) -> None:
+    """glomnet_from_onnx rebuilds an exported GlomNet exactly; GSWithFindings takes GS from one net, the rest from the other."""
+    from models.training.classifier import glomnet_from_onnx
+    from models.training.nets import GlomNet, GSWithFindings
+
+    torch.manual_seed(3)
+    x = to_tensor(_batch(4, 3))
+    old = GlomNet(9)
+    _warm(old, x)
+    path = tmp_path / "old.onnx"
+    export_onnx(old, x[:2], path, spatial_dynamic=False)
+    back = glomnet_from_onnx(path)
+    with torch.no_grad():
+        assert (back(x) - old(x)).abs().max() < 1e-4
+        gs = TTAEnsemble([GlomNetN(9, MEAN, STD, pool=2)], 9, (0, 3)).eval()
+        both = GSWithFindings(gs, back).eval()
+        out = both(x)
+        assert (out[:, 0] - gs(x)[:, 0]).abs().max() < 1e-6
+        assert (out[:, 1:] - old(x)[:, 1:]).abs().max() < 1e-4
+    p2 = tmp_path / "both.onnx"
+    export_onnx(both, x[:2], p2, spatial_dynamic=False)
+    assert torch_ort_max_diff(both, p2, x) < 1e-4
+
+
+def test_shared_normalisation_equals_per_member() -> None:
+    """TTAEnsemble normalises/pools once before the transforms; that equals normalising every transformed copy."""
+    torch.manual_seed(4)
+    x = to_tensor(_batch(2, 4))
+    members = [GlomNetN(9, MEAN, STD, pool=2) for _ in range(2)]
+    for m in members:
+        _warm(m, x)
+    with torch.no_grad():
+        ref = torch.stack([m(dihedral(x, k)) for m in members for k in range(8)]).mean(0)
+        out = TTAEnsemble(members, 9).eval()(x)
+    assert (out - ref).abs().max() < 1e-4
+
+
+def test_single_transform_is_applied() -> None:
+    torch.manual_seed(5)
+    x = to_tensor(_batch(2, 5))
+    m = GlomNetN(9, MEAN, STD, pool=2).eval()
+    with torch.no_grad():
+        assert (TTAEnsemble([m], 9, (5,)).eval()(x) - m(dihedral(x, 5))).abs().max() < 1e-5
