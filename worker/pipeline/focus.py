@@ -46,8 +46,9 @@ class FocusResult:
     Attributes:
         score: band ratio of the glomerulus window (NaN when it holds too little tissue to judge).
         reference: median band ratio of the slide's tissue patches (NaN when none could be measured).
-        out_of_focus: score < REL_THRESHOLD × reference, or score < ABS_FLOOR.
-        slide_blurred: the reference itself is below ABS_FLOOR (the whole slide looks out of focus).
+        out_of_focus: score < REL_THRESHOLD × reference, or score < ABS_FLOOR, or `slide_blurred`.
+        slide_blurred: the reference itself is below ABS_FLOOR: the slide's tissue is out of focus
+            everywhere, so no glomerulus of it is trusted (every one is flagged; rescan the slide).
     """
 
     score: float
@@ -166,5 +167,6 @@ def assess_focus(
         # the box's central WINDOW_UM square: the tuft, not the surrounding tissue, is what is graded
         w_um, h_um = min(WINDOW_UM, (x1 - x0) * mpp0), min(WINDOW_UM, (y1 - y0) * mpp0)
         s = sharpness(_read_window(reader, (x0 + x1) / 2, (y0 + y1) / 2, w_um, h_um, mpp0))
-        out.append(FocusResult(score=s, reference=reference, out_of_focus=decide(s, reference), slide_blurred=blurred))
+        out.append(FocusResult(score=s, reference=reference, out_of_focus=blurred or decide(s, reference),
+                               slide_blurred=blurred))
     return out
