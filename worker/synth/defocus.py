@@ -52,7 +52,8 @@ def psf_kernel(radius_px: float, psf: Psf = "disc") -> NDArray[np.float32]:
         inside = (x * x + y * y <= radius_px * radius_px).astype(np.float32)
         n = 2 * r + 1
         k = inside.reshape(n, ss, n, ss).mean(axis=(1, 3))
-    return (k / k.sum()).astype(np.float32)
+    out: NDArray[np.float32] = (k / k.sum()).astype(np.float32)
+    return out
 
 
 def _blur(rgb: NDArray[np.uint8], kernel: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -75,7 +76,8 @@ def _alpha(shape: tuple[int, int], polygons: Sequence[NDArray[np.float64]], boxe
         d.rectangle((x0 - ox, y0 - oy, x1 - ox, y1 - oy), fill=255)
     inside = np.asarray(img) > 0
     dist = ndimage.distance_transform_edt(~inside)
-    return np.clip(1 - (dist - margin_px) / max(feather_px, 1e-6), 0, 1).astype(np.float32)
+    a: NDArray[np.float32] = np.clip(1 - (dist - margin_px) / max(feather_px, 1e-6), 0, 1).astype(np.float32)
+    return a
 
 
 def apply_defocus(
@@ -99,7 +101,7 @@ def apply_defocus(
     ] + [(b, None) for b in boxes]
     for (x0, y0, x1, y1), poly in shapes:
         ox, oy = max(0, int(x0) - reach), max(0, int(y0) - reach)
-        ex, ey = min(w, int(math.ceil(x1)) + reach), min(h, int(math.ceil(y1)) + reach)
+        ex, ey = min(w, math.ceil(x1) + reach), min(h, math.ceil(y1) + reach)
         if ex <= ox or ey <= oy:
             continue
         win = level0[oy:ey, ox:ex]
@@ -141,7 +143,7 @@ def _page_kwargs(page: tifffile.TiffPage) -> dict[str, Any]:
         kw["resolutionunit"] = int(unit)
     if page.is_tiled:
         kw["tile"] = (page.tilelength, page.tilewidth)
-    comp = page.compression.name
+    comp = tifffile.COMPRESSION(page.compression).name
     if comp == "JPEG":
         kw["compression"], kw["compressionargs"] = "jpeg", {"level": 90}
     elif comp in ("LZW", "ADOBE_DEFLATE", "DEFLATE"):
@@ -212,7 +214,7 @@ def defocus_slide(
     feats = gj["features"] if gj else []
     polys = [np.asarray(f["geometry"]["coordinates"][0], np.float64) for f in feats]
     rng = np.random.default_rng(seed)
-    n_blur = int(round(fraction * len(feats)))
+    n_blur = round(fraction * len(feats))
     chosen = sorted(rng.permutation(len(feats))[:n_blur].tolist())
     level0 = tifffile.imread(src, key=0)
     h, w = level0.shape[:2]
