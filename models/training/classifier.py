@@ -353,7 +353,7 @@ def train_classifier(
                                training={
             "real_crops_train": len(tr_rec), "real_crop_train_centres": result["train_centres"],
             "real_crops_validation": len(va_rec), "real_crop_validation_centres": sorted(val_centres),
-            "synthetic_crops_train": int(len(Xs)), "synthetic_crops_validation": len(Xv_syn),
+            "synthetic_crops_train": len(Xs), "synthetic_crops_validation": len(Xv_syn),
             "train_slides": [p.name for p, _ in find_slides(slides)], "epochs": epochs, "seeds": seeds,
             "strong_stain_augmentation": strong_stain, "hed_jitter": hed, "label_smoothing": label_smoothing,
             "tta_transforms": tta, "gs_platt_on_validation_centre": {"a": round(cal[0], 4), "b": round(cal[1], 4)}
@@ -627,12 +627,12 @@ def classifier_md_extra(card: dict[str, Any]) -> str:
                      f"{gs['target_note']}")
     if timing:
         lines.append(f"- **Compute.** {timing.get('note')}")
-    lines += ["- Thresholds: t_hi is the lowest cut whose *present* calls are ≥ 90 % precise and t_lo keeps ≥ 95 % of "
+    lines += [("- Thresholds: t_hi is the lowest cut whose *present* calls are ≥ 90 % precise and t_lo keeps ≥ 95 % of "
               "positives above it, both chosen on the held-out centre, so the balanced accuracy at t_hi on that centre is "
-              "optimistic; AUC is threshold-free. Platt scaling changes the probabilities (and the 0.5 cut), not the ranking.",
-              "- Real crops are bbox-resized to 224² (scale lost); the classifier assumes 200 µm across at 2 µm/px and "
+              "optimistic; AUC is threshold-free. Platt scaling changes the probabilities (and the 0.5 cut), not the ranking."),
+              ("- Real crops are bbox-resized to 224² (scale lost); the classifier assumes 200 µm across at 2 µm/px and "
               "reflect-pads the frame. In the pipeline, real tissue surrounds the glomerulus instead — a domain shift that "
-              "has not been measured on real whole slides. The crop labels have not been re-checked by a pathologist here.",
+              "has not been measured on real whole slides. The crop labels have not been re-checked by a pathologist here."),
               "",
               "## The other eight findings",
               "",
