@@ -17,6 +17,7 @@ from app.assessment.findings import (
     Thresholds,
     finding_states,
     glomerulus_status,
+    reconcile,
     status_from_states,
 )
 from app.assessment.schemas import (
@@ -97,7 +98,7 @@ class CaseView:
             if not g.assessable:
                 out.append(g)
                 continue
-            states = {f: (to if s is FindingState.indeterminate else s) for f, s in g.states.items()}
+            states = reconcile({f: (to if s is FindingState.indeterminate else s) for f, s in g.states.items()})
             out.append(ClassifiedGlomerulus(g.id, status_from_states(states), states))
         return CaseView(tuple(out), self.available)
 

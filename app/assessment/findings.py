@@ -104,7 +104,20 @@ def finding_states(
         finding = Finding(key)
         p = probs.get(finding.value)
         states[finding] = FindingState.indeterminate if p is None else finding_state(p, th)
-    return states
+    return reconcile(states)
+
+
+def reconcile(states: Mapping[Finding, FindingState]) -> dict[Finding, FindingState]:
+    """Findings that exclude each other: a globally sclerosed tuft is not also segmentally sclerosed.
+
+    The classifier's sigmoids are independent, so both can exceed their thresholds on one glomerulus;
+    counting it twice would make n_global + n_segmental exceed N (a report repeating the AI would be
+    invalid) and Oxford S scores segmental lesions in non-globally-sclerosed glomeruli only.
+    """
+    out = dict(states)
+    if out.get(Finding.global_sclerosis) is FindingState.present and Finding.segmental_sclerosis in out:
+        out[Finding.segmental_sclerosis] = FindingState.absent
+    return out
 
 
 def status_from_states(states: Mapping[Finding, FindingState]) -> GlomerulusStatus:

@@ -97,3 +97,15 @@ def test_custom_not_assessable_flags() -> None:
         glomerulus_status(_probs(), ALL, ["blurred"], not_assessable_flags=frozenset({"blurred"}))
         is GlomerulusStatus.not_assessable
     )
+
+
+def test_global_sclerosis_supersedes_segmental_on_one_glomerulus() -> None:
+    """Found by hypothesis: both sigmoids above t_hi counted one glomerulus twice (GS + SS > N)."""
+    from app.assessment.findings import Finding as F
+    from app.assessment.findings import FindingState, Thresholds, finding_states
+
+    th = {"global_sclerosis": Thresholds(0.2, 0.4), "segmental_sclerosis": Thresholds(0.2, 0.4)}
+    both = finding_states({"global_sclerosis": 0.7, "segmental_sclerosis": 0.7}, th)
+    assert both[F.global_sclerosis] is FindingState.present and both[F.segmental_sclerosis] is FindingState.absent
+    unsure_gs = finding_states({"global_sclerosis": 0.3, "segmental_sclerosis": 0.7}, th)
+    assert unsure_gs[F.segmental_sclerosis] is FindingState.present  # only a present GS excludes SS

@@ -148,7 +148,7 @@ def assess_focus(
 
     Args:
         reader: the open slide.
-        boxes_px0: glomerulus bounding boxes (x0, y0, x1, y1), level-0 px.
+        boxes_px0: glomerulus bounding boxes (x0, y0, x1, y1), level-0 px; reference patches avoid them.
         mpp0: level-0 µm/px.
         tissue_mask: the pipeline's tissue mask (any µm/px).
 
@@ -157,16 +157,39 @@ def assess_focus(
     """
     if not boxes_px0:
         return []
-    refs = [sharpness(_read_window(reader, cx, cy, PATCH_UM, PATCH_UM, mpp0))
-            for cx, cy in reference_centres(tissue_mask, boxes_px0, mpp0=mpp0)]
-    vals = [r for r in refs if not math.isnan(r)]
-    reference = float(np.median(vals)) if vals else math.nan
-    blurred = not math.isnan(reference) and reference < ABS_FLOOR
-    out: list[FocusResult] = []
-    for x0, y0, x1, y1 in boxes_px0:
+    judge = FocusJudge(reader, mpp0=mpp0, tissue_mask=tissue_mask, exclude_px0=boxes_px0)
+    return [judge.judge(b) for b in boxes_px0]
+
+
+class FocusJudge:
+    """The pipeline's handle: the slide's reference is measured once, then glomeruli one at a time.
+
+    The pipeline finds glomeruli while the detector still runs, so it cannot name every box first;
+    without `exclude_px0` the reference patches are placed on tissue without knowing where the
+    glomeruli are (a few of the 48 may land on one: the median hardly notices).
+    """
+
+    def __init__(self, reader: SlideReader, *, mpp0: float, tissue_mask: TissueMask,
+                 exclude_px0: Sequence[tuple[float, float, float, float]] = ()) -> None:
+        self.reader, self.mpp0, self.tissue_mask = reader, mpp0, tissue_mask
+        self.exclude_px0 = list(exclude_px0)
+        self._reference: float | None = None
+
+    @property
+    def reference(self) -> float:
+        if self._reference is None:
+            refs = [sharpness(_read_window(self.reader, cx, cy, PATCH_UM, PATCH_UM, self.mpp0))
+                    for cx, cy in reference_centres(self.tissue_mask, self.exclude_px0, mpp0=self.mpp0)]
+            vals = [r for r in refs if not math.isnan(r)]
+            self._reference = float(np.median(vals)) if vals else math.nan
+        return self._reference
+
+    def judge(self, box_px0: tuple[float, float, float, float]) -> FocusResult:
+        reference = self.reference
+        x0, y0, x1, y1 = box_px0
+        w_um, h_um = min(WINDOW_UM, (x1 - x0) * self.mpp0), min(WINDOW_UM, (y1 - y0) * self.mpp0)
         # the box's central WINDOW_UM square: the tuft, not the surrounding tissue, is what is graded
-        w_um, h_um = min(WINDOW_UM, (x1 - x0) * mpp0), min(WINDOW_UM, (y1 - y0) * mpp0)
-        s = sharpness(_read_window(reader, (x0 + x1) / 2, (y0 + y1) / 2, w_um, h_um, mpp0))
-        out.append(FocusResult(score=s, reference=reference, out_of_focus=blurred or decide(s, reference),
-                               slide_blurred=blurred))
-    return out
+        s = sharpness(_read_window(self.reader, (x0 + x1) / 2, (y0 + y1) / 2, w_um, h_um, self.mpp0))
+        blurred = not math.isnan(reference) and reference < ABS_FLOOR
+        return FocusResult(score=s, reference=reference, out_of_focus=blurred or decide(s, reference),
+                           slide_blurred=blurred)

@@ -28,6 +28,7 @@ class Instance:
         score: mean probability inside the instance.
         area_px: area in map px².
         flags: e.g. ["edge_cut"].
+        focus: sharpness relative to the slide's in-focus tissue (None: not measured).
     """
 
     polygon: NDArray[np.float64]
@@ -35,6 +36,7 @@ class Instance:
     score: float
     area_px: float
     flags: list[str] = field(default_factory=list)
+    focus: float | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from PIL import Image
 
 from app.slides.reader import SlideReader
 from worker.evaluation.metrics import sigmoid
+from worker.pipeline.focus import FocusJudge
 from worker.pipeline.instances import Instance, InstanceParams, ProbabilityCanvas, RowStreamExtractor
 from worker.pipeline.models import LoadedModel
 from worker.pipeline.mosaic import TileMosaic
@@ -63,14 +64,16 @@ class PostProcessor:
     """
 
     def __init__(self, *, canvas: ProbabilityCanvas, params: InstanceParams, tissue: NDArray[np.bool_],
-                 grid_px0: float, cls: LoadedModel, mosaic: TileMosaic, reader: SlideReader, mpp0: float) -> None:
+                 grid_px0: float, cls: LoadedModel, mosaic: TileMosaic, reader: SlideReader, mpp0: float,
+                 focus: FocusJudge | None = None) -> None:
         self.canvas, self.tissue, self.grid_px0 = canvas, tissue, grid_px0
+        self.focus = focus
         self.extractor = RowStreamExtractor(params)
         self.cls, self.mosaic, self.reader, self.mpp0 = cls, mosaic, reader, mpp0
         self.cmpp = float(cls.card["input"]["mpp"])
         self.csize = int(cls.card["input"]["crop"])
         self.from_mosaic = math.isclose(self.cmpp, mosaic.mpp)
-        self.stats = {"instances_s": 0.0, "crops_s": 0.0, "classify_s": 0.0, "slabs": 0.0}
+        self.stats = {"instances_s": 0.0, "focus_s": 0.0, "crops_s": 0.0, "classify_s": 0.0, "slabs": 0.0}
         self._q: queue.Queue[int | None] = queue.Queue()
         self._stop = threading.Event()
         self._last = 0
@@ -105,6 +108,10 @@ class PostProcessor:
 
         yield_to_model()
         try:
+            if self.focus is not None:  # the slide's reference first, while the detector starts
+                t0 = time.perf_counter()
+                _ = self.focus.reference
+                self.stats["focus_s"] += time.perf_counter() - t0
             end = False
             while not end:
                 item = self._q.get()
@@ -127,9 +134,19 @@ class PostProcessor:
 
     def _step(self, final: int, end: bool) -> None:
         t0 = time.perf_counter()
-        self._uncropped += self.extractor.feed(self.canvas.rows, self.canvas.height, self.tissue, final, end=end)
+        new = self.extractor.feed(self.canvas.rows, self.canvas.height, self.tissue, final, end=end)
         self.stats["instances_s"] += time.perf_counter() - t0
         self.stats["slabs"] += 1
+        if self.focus is not None:
+            t0 = time.perf_counter()
+            for inst in new:
+                g = self.grid_px0
+                fr = self.focus.judge((inst.bbox[0] * g, inst.bbox[1] * g, inst.bbox[2] * g, inst.bbox[3] * g))
+                inst.focus = None if math.isnan(fr.ratio) else round(fr.ratio, 3)
+                if fr.out_of_focus:
+                    inst.flags.append("out_of_focus")
+            self.stats["focus_s"] += time.perf_counter() - t0
+        self._uncropped += new
         t0 = time.perf_counter()
         waiting: list[Instance] = []
         for inst in self._uncropped:
@@ -160,6 +177,6 @@ class PostProcessor:
 
 def describe_stats(stats: dict[str, Any]) -> dict[str, float]:
     """Post-processing busy times, as reported in `timings_s`."""
-    return {"instances": stats["instances_s"], "classification_read": stats["crops_s"],
+    return {"instances": stats["instances_s"], "focus": stats["focus_s"], "classification_read": stats["crops_s"],
             "classification_compute": stats["classify_s"],
             "classification": stats["crops_s"] + stats["classify_s"]}

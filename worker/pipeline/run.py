@@ -27,6 +27,8 @@ from app.assessment.findings import Thresholds, glomerulus_status
 from app.config import get_settings
 from app.slides.reader import SlideReader, SlideReadError
 from worker.evaluation.metrics import sigmoid
+from worker.pipeline.focus import ABS_FLOOR as FOCUS_ABS_FLOOR
+from worker.pipeline.focus import FOCUS_VERSION, FocusJudge
 from worker.pipeline.instances import InstanceParams, ProbabilityCanvas
 from worker.pipeline.models import CLASSIFIER, DETECTOR, LoadedModel, load_model
 from worker.pipeline.mosaic import Rect, TileMosaic
@@ -346,7 +348,9 @@ def analyze_slide_file(
     def start_post(canvas: ProbabilityCanvas, mosaic: TileMosaic) -> PostProcessor:
         tissue_grid = _tissue_on_grid(tmask, canvas.sum.shape, grid_px0)
         return PostProcessor(canvas=canvas, params=params, tissue=tissue_grid, grid_px0=grid_px0, cls=cls,
-                             mosaic=mosaic, reader=reader, mpp0=mpp0)
+                             mosaic=mosaic, reader=reader, mpp0=mpp0, focus=focus)
+
+    focus = FocusJudge(reader, mpp0=mpp0, tissue_mask=tmask)
 
     detection = detect(reader, det, mpp0=mpp0, tissue_mask=tmask, batch_size=batch_size, progress=progress,
                        should_cancel=should_cancel, post=start_post)
@@ -382,6 +386,7 @@ def analyze_slide_file(
             "findings": findings,
             "status": str(status.value),
             "flags": list(inst.flags),
+            "focus": inst.focus,
             "area_um2": round(float(Polygon(inst.polygon).area) * map_mpp * map_mpp, 1),
         })
     timings["total"] = time.perf_counter() - t_start
@@ -389,7 +394,9 @@ def analyze_slide_file(
     slide = {"path": str(reader.path), "width_px": w0, "height_px": h0, "mpp": mpp0, "mpp_source": mpp_source,
              "vendor": reader.vendor, "tissue_fraction": round(tmask.fraction, 4)}
     stats = {"tiles": int(detection.stats["tiles"]), "n_glomeruli": len(gloms),
-             "detector_mpp": float(det.card["input"]["mpp"]), "classifier_mpp": float(cls.card["input"]["mpp"])}
+             "detector_mpp": float(det.card["input"]["mpp"]), "classifier_mpp": float(cls.card["input"]["mpp"]),
+             "focus_version": FOCUS_VERSION, "focus_reference": None if math.isnan(focus.reference) else round(focus.reference, 3),
+             "slide_blurred": bool(not math.isnan(focus.reference) and focus.reference < FOCUS_ABS_FLOOR)}
     return PipelineResult(slide=slide, glomeruli=gloms, timings_s={k: round(v, 4) for k, v in timings.items()},
                           models=[det.describe(), cls.describe()], stats=stats)
 
