@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RULES_VERSION = "1.0.0"
+RULES_VERSION = "1.1.0"  # 1.1.0: global sclerosis excludes segmental on one glomerulus
 """Bumped whenever any rule or default changes, so stored assessments say which rules made them."""
 
 Scalar = str | bool | int | float | None
