@@ -18,6 +18,6 @@ def verify() -> None:
 
     with session_scope() as session:
         report = verify_chain(session)
-    click.echo(json.dumps(report.__dict__))
+    click.echo(json.dumps(report.__dict__, default=str))
     if not report.ok:
         raise SystemExit(1)
