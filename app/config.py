@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # slowest thread on every operator, so helpers that preempt it cost more than they add (measured on
     # 2 cores: 2.60 s vs 3.00 s per slide). 0 on a host where other processes compete for the CPU.
     pipeline_helper_nice: int = Field(10, ge=0, le=19)
+    # Flag glomeruli that are out of focus (DOMAIN.md §2; worker/pipeline/focus.py). Costs ~0.9 s of CPU
+    # per 130 glomeruli on 2 cores (reads at 1 µm/px); off: no glomerulus is ever flagged out of focus.
+    focus_check: bool = True
     embedded_worker: bool = True
     worker_concurrency: int = 1
     # Broker queue the analysis task is sent to and consumed from (routes analysis to GPU workers).

@@ -154,3 +154,23 @@ def test_helper_threads_yield_to_the_model_only_themselves() -> None:
     th.join()
     assert seen["helper"] == min(19, before + 10) or seen["helper"] == 10
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # the model's thread keeps its priority
+
+
+def test_focus_is_measured_per_glomerulus_and_can_be_switched_off(result: dict, synth_tiff: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.config import get_settings
+
+    assert result["stats"]["focus_version"] and result["stats"]["focus_reference"] > 0
+    measured = [g["focus"] for g in result["glomeruli"] if g["focus"] is not None]
+    assert len(measured) >= len(result["glomeruli"]) // 2 and all(0 < f < 5 for f in measured)
+    assert not any("out_of_focus" in g["flags"] for g in result["glomeruli"])  # a sharp synthetic slide
+    monkeypatch.setenv("GLOMCHECK_FOCUS_CHECK", "0")
+    get_settings.cache_clear()
+    try:
+        with SlideReader(synth_tiff) as r:
+            off = analyze_slide_file(r).to_dict()
+    finally:
+        monkeypatch.delenv("GLOMCHECK_FOCUS_CHECK")
+        get_settings.cache_clear()
+    assert off["stats"]["focus_version"] is None and all(g["focus"] is None for g in off["glomeruli"])
+    assert [g["bbox_px"] for g in off["glomeruli"]] == [g["bbox_px"] for g in result["glomeruli"]]

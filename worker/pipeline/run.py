@@ -350,7 +350,7 @@ def analyze_slide_file(
         return PostProcessor(canvas=canvas, params=params, tissue=tissue_grid, grid_px0=grid_px0, cls=cls,
                              mosaic=mosaic, reader=reader, mpp0=mpp0, focus=focus)
 
-    focus = FocusJudge(reader, mpp0=mpp0, tissue_mask=tmask)
+    focus = FocusJudge(reader, mpp0=mpp0, tissue_mask=tmask) if get_settings().focus_check else None
 
     detection = detect(reader, det, mpp0=mpp0, tissue_mask=tmask, batch_size=batch_size, progress=progress,
                        should_cancel=should_cancel, post=start_post)
@@ -395,8 +395,10 @@ def analyze_slide_file(
              "vendor": reader.vendor, "tissue_fraction": round(tmask.fraction, 4)}
     stats = {"tiles": int(detection.stats["tiles"]), "n_glomeruli": len(gloms),
              "detector_mpp": float(det.card["input"]["mpp"]), "classifier_mpp": float(cls.card["input"]["mpp"]),
-             "focus_version": FOCUS_VERSION, "focus_reference": None if math.isnan(focus.reference) else round(focus.reference, 3),
-             "slide_blurred": bool(not math.isnan(focus.reference) and focus.reference < FOCUS_ABS_FLOOR)}
+             "focus_version": FOCUS_VERSION if focus is not None else None,
+             "focus_reference": None if focus is None or math.isnan(focus.reference) else round(focus.reference, 3),
+             "slide_blurred": bool(focus is not None and not math.isnan(focus.reference)
+                                   and focus.reference < FOCUS_ABS_FLOOR)}
     return PipelineResult(slide=slide, glomeruli=gloms, timings_s={k: round(v, 4) for k, v in timings.items()},
                           models=[det.describe(), cls.describe()], stats=stats)
 
