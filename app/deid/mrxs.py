@@ -33,7 +33,7 @@ from pathlib import Path
 
 from app.deid.certificate import Certificate, Removal, RemovalKind
 from app.deid.errors import DeidError
-from app.deid.verify import scan_raw, verify_slide
+from app.deid.verify import ensure_verified, scan_raw, verify_slide
 
 SLIDEDAT = "Slidedat.ini"
 SLIDEDAT_MAX = 1 << 20  # OpenSlide's own limit
@@ -538,12 +538,7 @@ def deidentify_mrxs(src: Path, dst: Path, *, pseudonym: str) -> Certificate:
         res = rewrite(src, out_dir, out_mrxs, pseudonym=pseudonym)
         checks = verify_slide(src, out_mrxs, needles=res.needles, metadata_text=res.metadata_text)
         checks.append(scan_raw(res.files, res.needles))
-        failed = [c for c in checks if not c.passed]
-        if failed:
-            raise DeidError(
-                "verification of the de-identified copy failed: "
-                + "; ".join(f"{c.name} ({c.detail})" for c in failed)
-            )
+        ensure_verified(checks)
         cert = Certificate(
             format="mrxs",
             pseudonym=pseudonym,

@@ -18,11 +18,11 @@ from pathlib import Path
 import openslide
 
 from app.deid import dicom, mrxs
-from app.deid.certificate import Certificate, Check
+from app.deid.certificate import Certificate
 from app.deid.errors import DeidError
 from app.deid.tiff import deidentify_tiff
 from app.deid.tiffio import parse
-from app.deid.verify import scan_raw, verify_slide
+from app.deid.verify import ensure_verified, scan_raw, verify_slide
 from app.slides.storage import fsync_dir
 
 TIFF_VENDORS = {"aperio": "aperio-svs", "hamamatsu": "hamamatsu-ndpi", "generic-tiff": "generic-tiff"}
@@ -106,15 +106,6 @@ def _tiff_metadata_text(path: Path) -> list[str]:
     ]
 
 
-def _ensure_verified(checks: list[Check]) -> None:
-    failed = [c for c in checks if not c.passed]
-    if failed:
-        raise DeidError(
-            "verification of the de-identified copy failed: "
-            + "; ".join(f"{c.name} ({c.detail})" for c in failed)
-        )
-
-
 def deidentify(src: Path, dst: Path, *, pseudonym: str) -> Certificate:
     """De-identify `src` into `dst` (written atomically), verify it, and return the certificate."""
     src, dst = Path(src), Path(dst)
@@ -143,7 +134,7 @@ def deidentify(src: Path, dst: Path, *, pseudonym: str) -> Certificate:
         needles.discard(pseudonym)
         checks = verify_slide(src, tmp, needles=needles, metadata_text=_tiff_metadata_text(tmp))
         checks.append(scan_raw([tmp], needles))
-        _ensure_verified(checks)
+        ensure_verified(checks)
         cert = Certificate(
             format=fmt,
             pseudonym=pseudonym,
@@ -172,7 +163,7 @@ def _deidentify_dicom(src_dir: Path, dst: Path, pseudonym: str) -> Certificate:
             result.source_volume, result.output_volume, needles=needles, metadata_text=dicom.metadata_text(tmp)
         )
         checks.append(scan_raw(sorted(tmp.iterdir()), needles))
-        _ensure_verified(checks)
+        ensure_verified(checks)
         cert = Certificate(
             format="dicom",
             pseudonym=pseudonym,

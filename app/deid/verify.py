@@ -13,6 +13,7 @@ from pathlib import Path
 import openslide
 
 from app.deid.certificate import Check
+from app.deid.errors import DeidError
 
 FORBIDDEN_ASSOCIATED = ("label", "macro")
 REGION = 256
@@ -35,6 +36,16 @@ def find_needles(haystacks: Iterable[str], needles: Iterable[str]) -> list[str]:
 
 RAW_NEEDLE_MIN = 8  # shorter strings occur by chance in gigabytes of compressed pixels
 RAW_CHUNK = 1 << 22
+
+
+def ensure_verified(checks: list[Check]) -> None:
+    """Raise DeidError naming every failed check (nothing is published unless all passed)."""
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        raise DeidError(
+            "verification of the de-identified copy failed: "
+            + "; ".join(f"{c.name} ({c.detail})" for c in failed)
+        )
 
 
 def scan_raw(paths: Iterable[Path], needles: Iterable[str]) -> Check:

@@ -73,7 +73,7 @@ def evaluate_crops(directory: Path, models_dir: Path | None) -> None:
     from worker.evaluation.crops import crop_inputs
     from worker.evaluation.metrics import auc, balanced_accuracy, calibration, confusion
     from worker.pipeline.models import CLASSIFIER, load_model
-    from worker.pipeline.run import classify_crops
+    from worker.pipeline.post import classify_crops
 
     cls = load_model(CLASSIFIER, models_dir=models_dir)
     recs = read_crop_folder(directory)

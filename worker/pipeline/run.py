@@ -32,7 +32,7 @@ from worker.pipeline.focus import FOCUS_VERSION, FocusJudge
 from worker.pipeline.instances import InstanceParams, ProbabilityCanvas
 from worker.pipeline.models import CLASSIFIER, DETECTOR, LoadedModel, load_model
 from worker.pipeline.mosaic import Rect, TileMosaic
-from worker.pipeline.post import PostProcessor, classify_crops, describe_stats, read_crops  # noqa: F401  (re-exported: older import path)
+from worker.pipeline.post import PostProcessor, describe_stats
 from worker.pipeline.tissue import Tile, compute_tissue_mask, tile_grid
 
 PIPELINE_VERSION = "1.0.0"
