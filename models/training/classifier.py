@@ -36,13 +36,14 @@ from worker.evaluation.metrics import (
     balanced_accuracy,
     calibration,
     choose_thresholds,
+    confusion,
     finding_metrics,
     sigmoid,
 )
 
 CLS_MPP = 2.0  # µm/px of classifier crops
 CROP = 128  # crop edge, px (256 µm: the largest glomeruli fit with a rim of context)
-VERSION = "1.2.0"
+VERSION = "1.3.0"
 
 # Published inter-observer agreement, for the reliability gate of DOMAIN.md §2. Approximate values
 # recalled from the cited literature and NOT verified here: an institution must confirm them.
@@ -160,20 +161,12 @@ def train_one(
     return model
 
 
-def glomnet_from_onnx(path: Path) -> GlomNet:
-    """A GlomNet carrying the weights of an exported GlomNet ONNX file (BatchNorm was folded into the convs on export,
-    so each BatchNorm becomes the identity plus the conv's bias). Used to keep a previous version's outputs exactly."""
-    import onnx
-    from onnx import numpy_helper
-
-    g = onnx.load(str(path)).graph
-    init = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in g.initializer}
-    convs = [n for n in g.node if n.op_type == "Conv"]
-    fc_w = init["fc.weight"]
-    net = GlomNet(fc_w.shape[0], tuple(int(init[c.input[1]].shape[0]) for c in convs[::2]))  # type: ignore[arg-type]
+def _fold_into(net: GlomNet, convs: list[Any], init: dict[str, torch.Tensor], fc: str) -> GlomNet:
+    """Copy exported (BatchNorm-folded) conv weights and the `fc` linear layer into `net`: each BatchNorm becomes the
+    identity plus the conv's bias."""
     layers = [m for m in net.features]
     if len(convs) != len(layers):
-        raise ValueError(f"{path}: {len(convs)} convolutions, GlomNet has {len(layers)}")
+        raise ValueError(f"{len(convs)} convolutions, GlomNet has {len(layers)}")
     with torch.no_grad():
         for node, layer in zip(convs, layers):
             conv, bn = layer[0], layer[1]
@@ -182,9 +175,52 @@ def glomnet_from_onnx(path: Path) -> GlomNet:
             bn.bias.copy_(init[node.input[2]])
             bn.running_mean.zero_()
             bn.running_var.fill_(1.0 - bn.eps)
-        net.fc.weight.copy_(fc_w)
-        net.fc.bias.copy_(init["fc.bias"])
+        net.fc.weight.copy_(init[f"{fc}.weight"])
+        net.fc.bias.copy_(init[f"{fc}.bias"])
     return net.eval()
+
+
+def _onnx_init(path: Path) -> tuple[Any, dict[str, torch.Tensor]]:
+    import onnx
+    from onnx import numpy_helper
+
+    g = onnx.load(str(path)).graph
+    return g, {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in g.initializer}
+
+
+def glomnet_from_onnx(path: Path) -> GlomNet:
+    """A GlomNet carrying the weights of an exported GlomNet ONNX file (BatchNorm was folded into the convs on export,
+    so each BatchNorm becomes the identity plus the conv's bias). Used to keep a previous version's outputs exactly."""
+    g, init = _onnx_init(path)
+    convs = [n for n in g.node if n.op_type == "Conv"]
+    fc_w = init["fc.weight"]
+    net = GlomNet(fc_w.shape[0], tuple(int(init[c.input[1]].shape[0]) for c in convs[::2]))  # type: ignore[arg-type]
+    try:
+        return _fold_into(net, convs, init, "fc")
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def gs_members_from_onnx(path: Path, arch: str = "glomnet_n64") -> tuple[list[torch.nn.Module], dict[str, Any]]:
+    """The GS member networks of a shipped composed graph (`GSWithFindings(TTAEnsemble(...), rest)`), weight for
+    weight, plus its Platt constants: each member's convolutions are found by walking back from its
+    `gs.members.<i>.net.fc` Gemm. Lets a shipped ensemble be recalibrated without retraining it."""
+    g, init = _onnx_init(path)
+    producer = {o: n for n in g.node for o in n.output}
+    members: list[torch.nn.Module] = []
+    i = 0
+    while f"gs.members.{i}.net.fc.weight" in init:
+        gemm = next(n for n in g.node if n.op_type == "Gemm" and f"gs.members.{i}.net.fc.weight" in n.input)
+        convs, node = [], producer.get(gemm.input[0])
+        while node is not None and node.op_type in ("Flatten", "GlobalAveragePool", "Relu", "Conv"):
+            if node.op_type == "Conv":
+                convs.append(node)
+            node = producer.get(node.input[0])
+        m = make_net(arch)
+        _fold_into(m.net, convs[::-1], init, f"gs.members.{i}.net.fc")  # type: ignore[arg-type]
+        members.append(m.eval())
+        i += 1
+    return members, {"cal_a": init["gs.cal_a"].numpy().tolist(), "cal_b": init["gs.cal_b"].numpy().tolist()}
 
 
 def fit_platt(logit: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, float]:
@@ -212,15 +248,58 @@ def crossfit_platt(logit: NDArray[np.float64], y: NDArray[np.float64], groups: l
     return out
 
 
+def max_ba_cut(y: NDArray[np.float64], p: NDArray[np.float64]) -> float:
+    """The cut with the highest balanced accuracy (Youden's J) for calls p >= t: the first best (scanning upwards),
+    placed halfway between the lowest probability called present and the next lower one."""
+    ps = np.unique(p)
+    best, t_best = -1.0, 0.5
+    for i, t in enumerate(ps):
+        ba = balanced_accuracy(y, p >= t) or 0.0
+        if ba > best + 1e-12:
+            best, t_best = ba, float((t + ps[i - 1]) / 2) if i else float(t)
+    return round(t_best, 4)
+
+
+def oof_calibration(oof: Path, *, seeds: list[int] | None = None) -> dict[str, Any]:
+    """Platt (a, b) and thresholds chosen on out-of-fold logits of the training centre (`crossval_gs --save`).
+
+    a, b: `fit_platt` on the pooled out-of-fold logits (mean over the seeds present for every crop); t_lo, t_hi:
+    the card's rules (`choose_thresholds`) on the calibrated out-of-fold probabilities; t_balanced: the cut of
+    highest balanced accuracy there (reported, not used by the worker). Nothing of the held-out centre is read.
+    """
+    d = np.load(oof, allow_pickle=False)
+    zs, y, all_seeds = d["z"], d["y"], [int(s) for s in d["seeds"]]
+    keep = [i for i, s in enumerate(all_seeds) if (seeds is None or s in seeds) and not np.isnan(zs[i]).any()]
+    if not keep:
+        raise ValueError(f"{oof}: no seed with out-of-fold logits for every crop")
+    z = zs[keep].mean(0)
+    a, b = fit_platt(z, y)
+    p = 1 / (1 + np.exp(-(a * z + b)))
+    th = choose_thresholds(y, p)
+    th["t_balanced"] = max_ba_cut(y, p)
+    slides = [str(s) for s in d["slide"]]
+    rep = gs_report(y, z, slides, cal=(a, b), thresholds=th)
+    rep.pop("thresholds")
+    return {"a": round(a, 4), "b": round(b, 4), "thresholds": th, "seeds": [all_seeds[i] for i in keep],
+            "centres": sorted({str(c) for c in d["centre"]}), "folds": int(d["fold"].max()) + 1,
+            "slides": len(set(slides)), "tta": int(d["tta"]), "epochs": int(d["epochs"]), "arch": str(d["arch"]),
+            "out_of_fold": rep}
+
+
 def gs_report(y: NDArray[np.float64], logit: NDArray[np.float64], groups: list[str], *,
-              cal: tuple[float, float] | None = None) -> dict[str, Any]:
-    """GS figures on a held-out centre; thresholds chosen on the same crops (say so where reported)."""
+              cal: tuple[float, float] | None = None, thresholds: dict[str, Any] | None = None) -> dict[str, Any]:
+    """GS figures on a held-out centre. Without `thresholds` they are chosen on the same crops (say so where
+    reported); with them (chosen elsewhere) the crops only measure."""
     a, b = cal if cal is not None else (1.0, 0.0)
     p = 1 / (1 + np.exp(-(a * logit + b)))
-    th = choose_thresholds(y, p)
+    th = dict(thresholds) if thresholds is not None else choose_thresholds(y, p)
     m = finding_metrics(y, p, th)
     bat = balanced_accuracy(y, p >= th["t_hi"])
     m["balanced_accuracy_at_t_hi"] = None if bat is None else round(bat, 4)
+    if th.get("t_balanced") is not None:
+        bab = balanced_accuracy(y, p >= th["t_balanced"])
+        m["balanced_accuracy_at_t_balanced"] = None if bab is None else round(bab, 4)
+        m["confusion_at_t_balanced"] = confusion(y, p >= th["t_balanced"])
     m["thresholds"] = th
     p0 = 1 / (1 + np.exp(-logit))
     m["uncalibrated_ece"] = calibration(y, p0)["ece"]
@@ -368,36 +447,55 @@ def train_classifier(
     return result
 
 
-def crossval_gs(crops: Path, *, folds: int = 5, epochs: int = 40, seed: int = 0, arch: str = "glomnet_n",
-                strong_stain: str = "real", hed: bool = False, tta: int = 8, threads: int = 1,
-                log: Any = print) -> dict[str, Any]:
-    """Slide-grouped k-fold over both centres (real crops only): out-of-fold GS AUC and balanced accuracy.
+def crossval_gs(crops: Path, *, folds: int = 5, epochs: int = 40, seed: int = 0, seeds: list[int] | None = None,
+                centres: set[str] | None = None, arch: str = "glomnet_n", strong_stain: str = "real", hed: bool = False,
+                tta: int = 8, threads: int = 1, save: Path | None = None, log: Any = print) -> dict[str, Any]:
+    """Slide-grouped k-fold (real crops only): out-of-fold GS logits, AUC and balanced accuracy.
 
-    Slides are dealt to folds per centre in sorted order (round robin), so each fold holds slides of both centres.
+    Slides are dealt to folds per centre in sorted order (round robin), so each fold holds slides of every centre.
+    `centres` restricts the crops to those centres (e.g. the training centre only, to choose calibration and
+    thresholds without the held-out centre). With several `seeds`, one network per seed and fold; the out-of-fold
+    logit of a crop is the mean over seeds and `tta` transforms (as the shipped TTAEnsemble). Seeds are the outer
+    loop, so a run cut short still has complete out-of-fold logits for the first seeds. `save`: an .npz with the
+    per-seed out-of-fold logits (NaN where not yet computed), written after every fold.
     """
-    setup_torch(threads, seed)
+    seeds = list(seeds) if seeds else [seed]
+    setup_torch(threads, seeds[0])
     recs = read_crop_folder(crops)
+    if centres:
+        recs = [r for r in recs if r.centre in centres]
     fold_of: dict[str, int] = {}
     for c in sorted({r.centre for r in recs}):
         for i, s in enumerate(sorted({r.slide for r in recs if r.centre == c})):
             fold_of[s] = i % folds
     X = real_crop_inputs(recs)
     y = np.asarray([r.gs for r in recs], np.float64)
-    z = np.zeros(len(recs))
+    zs = np.full((len(seeds), len(recs)), np.nan)
     transforms = {1: (0,), 2: (0, 3), 4: (0, 1, 2, 3), 8: tuple(range(8))}[tta]
-    for f in range(folds):
-        tr = [i for i, r in enumerate(recs) if fold_of[r.slide] != f]
-        te = [i for i, r in enumerate(recs) if fold_of[r.slide] == f]
-        ytr = np.full((len(tr), len(FINDINGS)), np.nan, np.float32)
-        ytr[:, 0] = y[tr]
-        imgs = [np.asarray(Image.open(recs[i].image).convert("RGB")) for i in tr]
-        mem = train_one(imgs, ytr, np.zeros((0, CROP, CROP, 3), np.uint8), np.zeros((0, len(FINDINGS)), np.float32),
-                        epochs=epochs, batch=32, seed=seed, arch=arch, strong_stain=strong_stain, hed=hed,
-                        Xv_real=X[te], yv_real=y[te], log=log)
-        z[te] = predict_logits(TTAEnsemble([mem], len(FINDINGS), transforms).eval(), X[te])[:, 0]
-        log(f"fold {f}: held-out slides {sorted({recs[i].slide for i in te})} AUC {auc(y[te], z[te])}")
+    fold_auc: dict[str, list[float]] = {}
+    for si, sd in enumerate(seeds):
+        for f in range(folds):
+            tr = [i for i, r in enumerate(recs) if fold_of[r.slide] != f]
+            te = [i for i, r in enumerate(recs) if fold_of[r.slide] == f]
+            ytr = np.full((len(tr), len(FINDINGS)), np.nan, np.float32)
+            ytr[:, 0] = y[tr]
+            imgs = [np.asarray(Image.open(recs[i].image).convert("RGB")) for i in tr]
+            mem = train_one(imgs, ytr, np.zeros((0, CROP, CROP, 3), np.uint8), np.zeros((0, len(FINDINGS)), np.float32),
+                            epochs=epochs, batch=32, seed=sd, arch=arch, strong_stain=strong_stain, hed=hed,
+                            Xv_real=X[te], yv_real=y[te], log=log)
+            zs[si, te] = predict_logits(TTAEnsemble([mem], len(FINDINGS), transforms).eval(), X[te])[:, 0]
+            fa = auc(y[te], zs[si, te])
+            fold_auc.setdefault(str(sd), []).append(round(float(fa), 4) if fa is not None else float("nan"))
+            log(f"seed {sd} fold {f}: held-out slides {sorted({recs[i].slide for i in te})} AUC {fa}")
+            if save is not None:
+                save.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(save, z=zs, y=y, seeds=np.asarray(seeds), fold=np.asarray([fold_of[r.slide] for r in recs]),
+                         slide=np.asarray([r.slide for r in recs]), centre=np.asarray([r.centre for r in recs]),
+                         image=np.asarray([str(r.image) for r in recs]), tta=tta, epochs=epochs, arch=arch)
+    z = zs.mean(0)
     p = 1 / (1 + np.exp(-z))
-    out: dict[str, Any] = {"folds": folds, "epochs": epochs, "seed": seed, "arch": arch, "tta": tta}
+    out: dict[str, Any] = {"folds": folds, "epochs": epochs, "arch": arch, "tta": tta,
+                           **({"seed": seeds[0]} if len(seeds) == 1 else {"seeds": seeds}), "fold_auc_per_seed": fold_auc}
     for g in sorted({r.centre for r in recs}) + ["overall"]:
         m = np.asarray([g == "overall" or r.centre == g for r in recs])
         ba = balanced_accuracy(y[m], p[m] >= 0.5)
@@ -461,9 +559,21 @@ def classifier_card(*, thresholds: dict[str, Any], metrics: dict[str, Any], trai
     }
 
 
+def own_centre_fit(y: NDArray[np.float64], z: NDArray[np.float64], groups: list[str]) -> dict[str, Any]:
+    """For comparison only: the figures if Platt and thresholds were fitted on these crops themselves (optimistic)."""
+    cal = fit_platt(z, y)
+    own = gs_report(y, z, groups, cal=cal)
+    return {"platt": {"a": round(cal[0], 4), "b": round(cal[1], 4)}, "thresholds": own["thresholds"],
+            **{k: own.get(k) for k in ("balanced_accuracy_at_0.5", "balanced_accuracy_at_t_hi", "balanced_accuracy_decided",
+                                       "indeterminate_fraction")}, "ece": own["calibration"]["ece"]}
+
+
 def evaluate_members(members_file: Path, crops: Path, val_centres: set[str], *, tta: int,
-                     use_members: list[int] | None = None) -> dict[str, Any]:
-    """Saved GS members (x `tta` transforms) on held-out centre(s): Platt fitted there, per-seed AUCs, `gs_report`."""
+                     use_members: list[int] | None = None, calibration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Saved GS members (x `tta` transforms) on held-out centre(s): per-seed AUCs, `gs_report`.
+
+    Without `calibration`, Platt and thresholds are fitted on the held-out centre itself (optimistic). With it
+    (`oof_calibration` of the training centre: a, b, thresholds), the held-out centre only measures."""
     saved = torch.load(members_file, weights_only=False)
     idx = use_members if use_members is not None else list(range(len(saved["members"])))
     members = []
@@ -481,9 +591,12 @@ def evaluate_members(members_file: Path, crops: Path, val_centres: set[str], *, 
                                                    or 0), 4) for s, m in zip(seeds, members)}
                 for t, tr in ((1, (0,)), (tta, transforms))}
     z = predict_logits(gs, Xv)[:, 0].astype(np.float64)
-    cal = fit_platt(z, yv)
+    cal = (float(calibration["a"]), float(calibration["b"])) if calibration else fit_platt(z, yv)
     gs.cal_a[0], gs.cal_b[0] = cal[0], cal[1]
-    rep = gs_report(yv, z, [r.slide for r in va_rec], cal=cal)
+    rep = gs_report(yv, z, [r.slide for r in va_rec], cal=cal,
+                    thresholds=calibration["thresholds"] if calibration else None)
+    if calibration:
+        rep["if_fitted_on_this_centre"] = own_centre_fit(yv, z, [r.slide for r in va_rec])
     rep["per_seed_auc"] = per_seed
     return {"model": gs, "report": rep, "platt": cal, "saved": saved, "seeds": seeds, "train_records": tr_rec,
             "val_records": va_rec, "X": Xv}
@@ -499,33 +612,45 @@ def ship_composed(
     tta: int,
     use_members: list[int] | None = None,
     notes: dict[str, Any] | None = None,
+    calibration: dict[str, Any] | None = None,
+    extra_training: dict[str, Any] | None = None,
     threads: int = 1,
     log: Any = print,
 ) -> dict[str, Any]:
     """Export GS networks (trained by `train --save-members`) together with a previous version's other findings.
 
-    Global sclerosis: the saved members x `tta` dihedral transforms, Platt-scaled on the held-out centre, with
-    thresholds chosen on that centre. The other eight findings: the unchanged network of the model in `keep_from`
-    (its ONNX and card.json), so their outputs, thresholds and figures are exactly those of that version.
+    Global sclerosis: the saved members x `tta` dihedral transforms, Platt-scaled, with thresholds t_lo/t_hi. With
+    `calibration` (`oof_calibration` of the training centre) Platt and thresholds come from there and the held-out
+    centre only measures; without it (v1.2.0) both are fitted on the held-out centre (optimistic). The other eight
+    findings: the unchanged network of the model in `keep_from` (its ONNX and card.json), so their outputs,
+    thresholds and figures are exactly those of that version.
     """
     import json as _json
 
     setup_torch(threads, 0)
-    ev = evaluate_members(members_file, crops, val_centres, tta=tta, use_members=use_members)
+    ev = evaluate_members(members_file, crops, val_centres, tta=tta, use_members=use_members, calibration=calibration)
     gs, rep, cal, saved, seeds = ev["model"], ev["report"], ev["platt"], ev["saved"], ev["seeds"]
     members = list(gs.members)
     tr_rec, va_rec = ev["train_records"], ev["val_records"]
     Xv = ev["X"]
     old_card = _json.loads((keep_from / "card.json").read_text())
     rest = glomnet_from_onnx(keep_from / "model.onnx")
-    th = rep.pop("thresholds")
+    rep.pop("thresholds")
     model = GSWithFindings(gs, rest).eval()
     thresholds = dict(old_card["thresholds"])
-    thresholds["global_sclerosis"] = th
     metrics = dict(old_card["metrics"])
+    train_centres = sorted({r.centre for r in tr_rec})
+    if calibration:
+        platt = {"a": round(cal[0], 4), "b": round(cal[1], 4),
+                 "fitted_on": f"out-of-fold logits of centre(s) {calibration.get('centres')} (slide-grouped "
+                              f"{calibration.get('folds')}-fold cross-validation, seeds {calibration.get('seeds')} per fold)"}
+        cal_keys: dict[str, Any] = {"platt": platt, "calibration_from_training_centre": calibration}
+    else:
+        platt = {"a": round(cal[0], 4), "b": round(cal[1], 4), "fitted_on": f"held-out centre(s) {sorted(val_centres)}"}
+        cal_keys = {"platt_fitted_on_validation_centre": {"a": platt["a"], "b": platt["b"]}}
     metrics["global_sclerosis"] = {
-        "validation": f"real crops, held-out centre(s) {sorted(val_centres)} (slides never trained on)", **rep,
-        "platt_fitted_on_validation_centre": {"a": round(cal[0], 4), "b": round(cal[1], 4)},
+        "validation": f"real crops, held-out centre(s) {sorted(val_centres)} (slides never trained on"
+                      + (", never used to choose calibration or thresholds)" if calibration else ")"), **rep, **cal_keys,
         "kappa_literature": {**KAPPA_LITERATURE["global_sclerosis"], "verified": False}, **(notes or {})}
     out_dir.mkdir(parents=True, exist_ok=True)
     example = to_tensor(Xv[:2])
@@ -540,9 +665,17 @@ def ship_composed(
                          for i in range(0, len(Xv), 32)]).astype(np.float64)
     yv = np.asarray([r.gs for r in va_rec], np.float64)
     per_seed = rep.get("per_seed_auc")
-    rep = gs_report(yv, (zc - cal[1]) / cal[0], [r.slide for r in va_rec], cal=cal)
+    zu = (zc - cal[1]) / cal[0]
+    rep = gs_report(yv, zu, [r.slide for r in va_rec], cal=cal,
+                    thresholds=calibration["thresholds"] if calibration else None)
     rep["per_seed_auc"] = per_seed
+    if calibration:
+        rep["if_fitted_on_this_centre"] = own_centre_fit(yv, zu, [r.slide for r in va_rec])
     th = rep.pop("thresholds")
+    if calibration:
+        th = {"t_lo": th["t_lo"], "t_hi": th["t_hi"],
+              "rule": f"{th.get('rule')}; chosen on the calibrated out-of-fold probabilities of centre(s) "
+                      f"{calibration.get('centres')}, not on {sorted(val_centres)}"}
     thresholds["global_sclerosis"] = th
     metrics["global_sclerosis"] = {**metrics["global_sclerosis"], **rep}
     card = classifier_card(thresholds=thresholds, metrics=metrics, arch=saved["arch"], n_members=len(members), tta=tta,
@@ -550,13 +683,12 @@ def ship_composed(
         "real_crops_train": len(tr_rec), "real_crop_train_centres": sorted({r.centre for r in tr_rec}),
         "real_crops_validation": len(va_rec), "real_crop_validation_centres": sorted(val_centres),
         "epochs": saved.get("epochs"), "seeds": seeds,
-        "global_sclerosis": {"real_crops_train": len(tr_rec), "real_crop_train_centres": sorted({r.centre for r in tr_rec}),
+        "global_sclerosis": {"real_crops_train": len(tr_rec), "real_crop_train_centres": train_centres,
                              "real_crops_validation": len(va_rec), "real_crop_validation_centres": sorted(val_centres),
-                             "synthetic_crops_train": 0, "seeds": seeds, "tta_transforms": tta,
-                             "platt_on_validation_centre": {"a": round(cal[0], 4), "b": round(cal[1], 4)}},
+                             "synthetic_crops_train": 0, "seeds": seeds, "tta_transforms": tta, "platt": platt},
         "other_findings": {"from": f"glom_classifier v{old_card['version']} (network and thresholds unchanged)",
                            **{k: v for k, v in old_card.get("training", {}).items() if k not in ("torch_ort_max_abs_diff",)}},
-        "torch_ort_max_abs_diff": diff})
+        "torch_ort_max_abs_diff": diff, **(extra_training or {})})
     card["architecture"] = ("global sclerosis: " + architecture_text(saved["arch"], len(members), tta) +
                             "; other findings: the v" + old_card["version"] + " GlomNet (8 conv layers 16/32/64/96), from scratch")
     write_card(out_dir, card)
@@ -572,15 +704,52 @@ def _f(v: Any, nd: int = 3) -> str:
 
 
 def _gs_line(m: dict[str, Any]) -> str:
+    """Figures on a validation centre; wording depends on where Platt and thresholds were chosen."""
     th = m.get("thresholds_used") or {}
     loso = m.get("leave_one_slide_out_platt") or {}
-    return (f"AUC **{_f(m.get('auc'), 4)}**; balanced accuracy at t_hi ({_f(th.get('t_hi'), 4)}) **{_f(m.get('balanced_accuracy_at_t_hi'))}**, "
-            f"at 0.5 without calibration {_f(m.get('uncalibrated_balanced_accuracy_at_0.5'))}, at 0.5 after Platt scaling "
-            f"fitted on these crops {_f(m.get('balanced_accuracy_at_0.5'))} (leave-one-slide-out Platt: "
-            f"{_f(loso.get('balanced_accuracy_at_0.5'))}), decided only {_f(m.get('balanced_accuracy_decided'))} with "
-            f"{_f(m.get('indeterminate_fraction'))} of crops indeterminate (between t_lo {_f(th.get('t_lo'), 4)} and t_hi); "
-            f"ECE {_f(m.get('uncalibrated_ece'))} uncalibrated, {_f((m.get('calibration') or {}).get('ece'))} after Platt "
-            f"(in-sample), {_f(loso.get('ece'))} leave-one-slide-out; per-seed AUC {m.get('per_seed_auc')}")
+    cal = m.get("calibration_from_training_centre")
+    if not cal:  # v1.2.0 way: Platt and thresholds fitted on these crops
+        return (f"AUC **{_f(m.get('auc'), 4)}**; balanced accuracy at t_hi ({_f(th.get('t_hi'), 4)}) **{_f(m.get('balanced_accuracy_at_t_hi'))}**, "
+                f"at 0.5 without calibration {_f(m.get('uncalibrated_balanced_accuracy_at_0.5'))}, at 0.5 after Platt scaling "
+                f"fitted on these crops {_f(m.get('balanced_accuracy_at_0.5'))} (leave-one-slide-out Platt: "
+                f"{_f(loso.get('balanced_accuracy_at_0.5'))}), decided only {_f(m.get('balanced_accuracy_decided'))} with "
+                f"{_f(m.get('indeterminate_fraction'))} of crops indeterminate (between t_lo {_f(th.get('t_lo'), 4)} and t_hi); "
+                f"ECE {_f(m.get('uncalibrated_ece'))} uncalibrated, {_f((m.get('calibration') or {}).get('ece'))} after Platt "
+                f"(in-sample), {_f(loso.get('ece'))} leave-one-slide-out; per-seed AUC {m.get('per_seed_auc')}")
+    src = f"{cal.get('centres')} out-of-fold"
+    c = m.get("confusion_at_t_hi") or {}
+    own = m.get("if_fitted_on_this_centre") or {}
+    own_th = own.get("thresholds") or {}
+    cb = m.get("confusion_at_t_balanced") or {}
+    return (f"AUC **{_f(m.get('auc'), 4)}**; balanced accuracy at t_hi ({_f(th.get('t_hi'), 4)}, chosen on {src}) "
+            f"**{_f(m.get('balanced_accuracy_at_t_hi'))}** (confusion tp {c.get('tp')}, fn {c.get('fn')}, tn {c.get('tn')}, "
+            f"fp {c.get('fp')}); at 0.5 after the {src} Platt scaling **{_f(m.get('balanced_accuracy_at_0.5'))}**, at 0.5 "
+            f"without calibration {_f(m.get('uncalibrated_balanced_accuracy_at_0.5'))}; decided only "
+            f"{_f(m.get('balanced_accuracy_decided'))} with {_f(m.get('indeterminate_fraction'))} of crops indeterminate "
+            f"(between t_lo {_f(th.get('t_lo'), 4)} and t_hi); at the {src} max-balanced-accuracy cut "
+            f"({_f(th.get('t_balanced'), 4)}, not used by the worker) {_f(m.get('balanced_accuracy_at_t_balanced'))} "
+            f"(tp {cb.get('tp')}, fn {cb.get('fn')}, tn {cb.get('tn')}, fp {cb.get('fp')}); ECE "
+            f"{_f((m.get('calibration') or {}).get('ece'))} with the {src} Platt, {_f(m.get('uncalibrated_ece'))} "
+            f"uncalibrated. For comparison only (not shipped), fitting Platt and thresholds on these same crops would give "
+            f"BA {_f(own.get('balanced_accuracy_at_0.5'))} at 0.5 and {_f(own.get('balanced_accuracy_at_t_hi'))} at its own "
+            f"t_hi ({_f(own_th.get('t_hi'), 4)}), leave-one-slide-out Platt {_f(loso.get('balanced_accuracy_at_0.5'))} at 0.5; "
+            f"per-seed AUC {m.get('per_seed_auc')}")
+
+
+def _oof_line(cal: dict[str, Any]) -> str:
+    o = cal.get("out_of_fold") or {}
+    th = cal.get("thresholds") or {}
+    return (f"slide-grouped {cal.get('folds')}-fold cross-validation within centre(s) {cal.get('centres')} only "
+            f"({o.get('n')} crops, {o.get('n_pos')} GS, {cal.get('slides')} slides; slides dealt to folds round robin in "
+            f"sorted order), the shipped members' recipe ({cal.get('arch')}, {cal.get('epochs')} epochs), one network per "
+            f"seed {cal.get('seeds')} and fold, out-of-fold logit = mean over those networks x {cal.get('tta')} transforms "
+            f"(as shipped). On the pooled out-of-fold logits: Platt a = {cal.get('a')}, b = {cal.get('b')} (log loss); "
+            f"t_lo = {th.get('t_lo')} and t_hi = {th.get('t_hi')} by the card's rules on the calibrated out-of-fold "
+            f"probabilities; max-balanced-accuracy cut {th.get('t_balanced')} (reported, not used by the worker). "
+            f"Out-of-fold figures (Platt in-sample here): AUC {_f(o.get('auc'), 4)}, balanced accuracy at 0.5 "
+            f"{_f(o.get('balanced_accuracy_at_0.5'))}, at t_hi {_f(o.get('balanced_accuracy_at_t_hi'))}, decided only "
+            f"{_f(o.get('balanced_accuracy_decided'))} with {_f(o.get('indeterminate_fraction'))} indeterminate, at the "
+            f"max-BA cut {_f(o.get('balanced_accuracy_at_t_balanced'))}, ECE {_f((o.get('calibration') or {}).get('ece'))}")
 
 
 def classifier_md_extra(card: dict[str, Any]) -> str:
@@ -590,9 +759,12 @@ def classifier_md_extra(card: dict[str, Any]) -> str:
     g = tr.get("global_sclerosis", {})
     rev = gs.get("reverse_direction") or {}
     cv = gs.get("slide_grouped_cross_validation") or {}
-    prev = gs.get("previous_version") or {}
+    prevs = gs.get("previous_versions") or ([gs["previous_version"]] if gs.get("previous_version") else [])
     timing = tr.get("classification_time_140_crops") or {}
-    shipped = {**gs, "thresholds_used": card["thresholds"]["global_sclerosis"]}
+    cal = gs.get("calibration_from_training_centre")
+    platt = g.get("platt") or {**g.get("platt_on_validation_centre", {}), "fitted_on": "the held-out centre"}
+    shipped = {**gs, "thresholds_used": {**card["thresholds"]["global_sclerosis"],
+                                         **({"t_balanced": cal["thresholds"].get("t_balanced")} if cal else {})}}
     lines = ["## Global sclerosis: recipe and figures (read this before trusting the table)", "",
              (f"- **Recipe.** {len(g.get('seeds', []))} networks (seeds {g.get('seeds')}) trained from scratch on the real "
               f"crops of centre(s) {g.get('real_crop_train_centres')} only ({g.get('real_crops_train')} crops; no synthetic "
@@ -600,26 +772,40 @@ def classifier_md_extra(card: dict[str, Any]) -> str:
               "jitter, random diameter 150–250 µm, aspect and offset. Inside the ONNX graph: per-image stain normalisation "
               "(optical density standardised per channel over tissue pixels), 2×2 average pooling (the networks see 64² px at "
               f"4 µm/px), {g.get('tta_transforms')} dihedral test-time transform(s), logits averaged over networks and "
-              f"transforms, then Platt scaling a·z + b (a = {g.get('platt_on_validation_centre', {}).get('a')}, "
-              f"b = {g.get('platt_on_validation_centre', {}).get('b')}) fitted on the held-out centre. The serving "
-              "pipeline is unchanged (same µm/px, crop and normalisation in the card)."),
-             (f"- **Shipped model, train {g.get('real_crop_train_centres')} → validate {g.get('real_crop_validation_centres')}** "
-              f"({gs.get('n')} crops, {gs.get('n_pos')} GS, slides never trained on): " + _gs_line(shipped) + "."),
+              f"transforms, then Platt scaling a·z + b (a = {platt.get('a')}, b = {platt.get('b')}) fitted on "
+              f"{platt.get('fitted_on')}. The serving pipeline is unchanged (same µm/px, crop and normalisation in the card)."),
              ]
+    if gs.get("recalibration_note"):
+        lines.append(f"- **What changed in {card.get('version')}.** {gs['recalibration_note']}")
+    if cal:
+        lines.append(f"- **Calibration and thresholds, chosen without {g.get('real_crop_validation_centres')}:** "
+                     + _oof_line(cal) + ".")
+    if gs.get("decision_note"):
+        lines.append(f"- **Rule fixed before any {g.get('real_crop_validation_centres')} figure was computed.** "
+                     f"{gs['decision_note']}")
+    lines.append(f"- **Shipped model, train {g.get('real_crop_train_centres')} → validate {g.get('real_crop_validation_centres')}** "
+                 f"({gs.get('n')} crops, {gs.get('n_pos')} GS, slides never trained on"
+                 + (", never used to choose calibration or thresholds" if cal else "") + "): " + _gs_line(shipped) + ".")
     if rev:
+        rcal = rev.get("calibration_from_training_centre")
+        rline = {**rev, "thresholds_used": rev.get("thresholds_used") or rev.get("thresholds") or {}}
+        if rcal:
+            rline["thresholds_used"] = {**rline["thresholds_used"], "t_balanced": rcal["thresholds"].get("t_balanced")}
         lines.append(f"- **Reverse direction, same recipe, a separate model (not shipped): train {rev.get('train_centres')} → "
-                     f"validate {rev.get('validation_centres')}** ({rev.get('n')} crops, {rev.get('n_pos')} GS; thresholds and "
-                     f"Platt chosen on the validation centre): " + _gs_line(rev) + ".")
+                     f"validate {rev.get('validation_centres')}** ({rev.get('n')} crops, {rev.get('n_pos')} GS; "
+                     + (f"Platt and thresholds from {rcal.get('centres')}-internal cross-validation: " + _oof_line(rcal)
+                        + ". On the validation centre: " if rcal else "thresholds and Platt chosen on the validation centre): ")
+                     + _gs_line(rline) + ".")
     if cv:
         lines.append("- **Slide-grouped cross-validation over both centres** (real crops only, "
                      f"{cv.get('folds')} folds, each fold holding slides of both centres, 1 seed, {cv.get('tta')} transforms, "
                      "no calibration): out-of-fold " + "; ".join(
                          f"{k}: AUC {v.get('auc')}, balanced accuracy at 0.5 {v.get('balanced_accuracy_at_0.5')}, ECE {v.get('ece')}"
-                         for k, v in cv.items() if isinstance(v, dict)) + ".")
-    if prev:
+                         for k, v in cv.items() if isinstance(v, dict) and "auc" in v) + ".")
+    for prev in prevs:
         lines.append(f"- **Previous version** {prev.get('version')} on the same SAS crops: AUC {prev.get('auc')}, balanced "
                      f"accuracy at t_hi {prev.get('balanced_accuracy_at_t_hi')}, at 0.5 {prev.get('balanced_accuracy_at_0.5')}, "
-                     f"ECE {prev.get('ece')}.")
+                     f"ECE {prev.get('ece')}" + (f"; {prev['note']}" if prev.get("note") else "") + ".")
     if gs.get("selection_note"):
         lines.append(f"- **How the recipe was chosen.** {gs['selection_note']}")
     if gs.get("target_note"):
@@ -627,10 +813,17 @@ def classifier_md_extra(card: dict[str, Any]) -> str:
                      f"{gs['target_note']}")
     if timing:
         lines.append(f"- **Compute.** {timing.get('note')}")
-    lines += [("- Thresholds: t_hi is the lowest cut whose *present* calls are ≥ 90 % precise and t_lo keeps ≥ 95 % of "
-              "positives above it, both chosen on the held-out centre, so the balanced accuracy at t_hi on that centre is "
-              "optimistic; AUC is threshold-free. Platt scaling changes the probabilities (and the 0.5 cut), not the ranking."),
-              ("- Real crops are bbox-resized to 224² (scale lost); the classifier assumes 200 µm across at 2 µm/px and "
+    if cal:
+        lines.append("- Thresholds: t_hi is the lowest cut whose *present* calls are ≥ 90 % precise and t_lo keeps ≥ 95 % of "
+                     f"positives above it, both chosen on out-of-fold predictions of {cal.get('centres')} (networks that did "
+                     "not see those slides, but fewer training crops than the shipped networks, which saw all of "
+                     f"{cal.get('centres')}), so the figures on {g.get('real_crop_validation_centres')} are not tuned on it; "
+                     "AUC is threshold-free. Platt scaling changes the probabilities (and the 0.5 cut), not the ranking.")
+    else:
+        lines.append("- Thresholds: t_hi is the lowest cut whose *present* calls are ≥ 90 % precise and t_lo keeps ≥ 95 % of "
+                     "positives above it, both chosen on the held-out centre, so the balanced accuracy at t_hi on that centre is "
+                     "optimistic; AUC is threshold-free. Platt scaling changes the probabilities (and the 0.5 cut), not the ranking.")
+    lines += [("- Real crops are bbox-resized to 224² (scale lost); the classifier assumes 200 µm across at 2 µm/px and "
               "reflect-pads the frame. In the pipeline, real tissue surrounds the glomerulus instead — a domain shift that "
               "has not been measured on real whole slides. The crop labels have not been re-checked by a pathologist here."),
               "",
@@ -703,16 +896,19 @@ def _main() -> None:
     @click.option("--crops", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True)
     @click.option("--folds", type=int, default=5)
     @click.option("--epochs", type=int, default=40)
-    @click.option("--seed", type=int, default=0)
+    @click.option("--seed", "seeds", type=int, multiple=True, help="Repeat: one network per seed and fold.")
+    @click.option("--centre", "centres", multiple=True, help="Only the crops of these centres (default: all).")
     @click.option("--arch", type=click.Choice(["glomnet", "glomnet_n", "glomnet_n64"]), default="glomnet_n")
     @click.option("--strong-stain", type=click.Choice(["off", "all", "real"]), default="real")
     @click.option("--hed/--no-hed", default=False)
     @click.option("--tta", type=click.Choice(["1", "2", "4", "8"]), default="8")
     @click.option("--threads", type=int, default=1)
-    def crossval(crops: Path, folds: int, epochs: int, seed: int, arch: str, strong_stain: str, hed: bool, tta: str,
-                 threads: int) -> None:
-        crossval_gs(crops, folds=folds, epochs=epochs, seed=seed, arch=arch, strong_stain=strong_stain, hed=hed,
-                    tta=int(tta), threads=threads, log=click.echo)
+    @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="Write the out-of-fold logits (.npz) here after every fold.")
+    def crossval(crops: Path, folds: int, epochs: int, seeds: tuple[int, ...], centres: tuple[str, ...], arch: str,
+                 strong_stain: str, hed: bool, tta: str, threads: int, save: Path | None) -> None:
+        crossval_gs(crops, folds=folds, epochs=epochs, seeds=list(seeds) or [0], centres=set(centres) or None, arch=arch,
+                    strong_stain=strong_stain, hed=hed, tta=int(tta), threads=threads, save=save, log=click.echo)
 
     @cli.command()
     @click.option("--members", "members_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
@@ -726,11 +922,44 @@ def _main() -> None:
     @click.option("--use-member", type=int, multiple=True)
     @click.option("--notes", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
                   help="JSON merged into metrics.global_sclerosis (reverse direction, cross-validation, ...).")
+    @click.option("--calibration", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+                  help="JSON from `oof-calibration` (Platt a, b and thresholds chosen on the training centre); "
+                       "without it both are fitted on the validation centre.")
+    @click.option("--extra-training", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+                  help="JSON merged into the card's training block (recipe, timing, ...).")
     def ship(members_file: Path, keep_from: Path, crops: Path, val_centre: tuple[str, ...], out: Path, tta: str,
-             use_member: tuple[int, ...], notes: Path | None) -> None:
+             use_member: tuple[int, ...], notes: Path | None, calibration: Path | None, extra_training: Path | None) -> None:
         ship_composed(members_file=members_file, keep_from=keep_from, crops=crops, val_centres=set(val_centre),
                       out_dir=out, tta=int(tta), use_members=list(use_member) or None,
-                      notes=json.loads(notes.read_text()) if notes else None, log=click.echo)
+                      notes=json.loads(notes.read_text()) if notes else None,
+                      calibration=json.loads(calibration.read_text()) if calibration else None,
+                      extra_training=json.loads(extra_training.read_text()) if extra_training else None, log=click.echo)
+
+    @cli.command("oof-calibration")
+    @click.option("--oof", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
+                  help="The .npz written by `crossval --save` on the training centre only.")
+    @click.option("--seed", "seeds", type=int, multiple=True, help="Only these seeds (default: all complete ones).")
+    def oof_calibration_cmd(oof: Path, seeds: tuple[int, ...]) -> None:
+        """Platt (a, b), t_lo/t_hi (card rules) and the max-balanced-accuracy cut on out-of-fold logits, as JSON."""
+        click.echo(json.dumps(oof_calibration(oof, seeds=list(seeds) or None)))
+
+    @cli.command("members-from-onnx")
+    @click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
+    @click.option("--arch", type=click.Choice(["glomnet_n", "glomnet_n64"]), default="glomnet_n64")
+    @click.option("--seed", "seeds", type=int, multiple=True, required=True, help="The members' seeds, in order.")
+    @click.option("--epochs", type=int, required=True)
+    @click.option("--strong-stain", type=click.Choice(["off", "all", "real"]), default="real")
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+    def members_from_onnx(onnx_path: Path, arch: str, seeds: tuple[int, ...], epochs: int, strong_stain: str,
+                          out: Path) -> None:
+        """Recover the GS members of a shipped composed graph as a `--save-members` file (to recalibrate them)."""
+        members, cal = gs_members_from_onnx(onnx_path, arch)
+        if len(members) != len(seeds):
+            raise click.ClickException(f"{len(members)} members in {onnx_path}, {len(seeds)} seeds given")
+        torch.save({"arch": arch, "seeds": list(seeds), "epochs": epochs, "strong_stain": strong_stain, "hed": False,
+                    "label_smoothing": 0.0, "platt": (cal["cal_a"][0], cal["cal_b"][0]), "from_onnx": str(onnx_path),
+                    "members": [m.state_dict() for m in members]}, out)
+        click.echo(f"{len(members)} members -> {out}")
 
     @cli.command("evaluate")
     @click.option("--members", "members_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
@@ -738,16 +967,26 @@ def _main() -> None:
     @click.option("--val-centre", multiple=True, required=True)
     @click.option("--tta", type=click.Choice(["1", "2", "4", "8"]), default="8")
     @click.option("--use-member", type=int, multiple=True)
-    def evaluate_cmd(members_file: Path, crops: Path, val_centre: tuple[str, ...], tta: str, use_member: tuple[int, ...]) -> None:
+    @click.option("--calibration", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+                  help="JSON from `oof-calibration`: Platt and thresholds chosen elsewhere (else fitted on the centre).")
+    def evaluate_cmd(members_file: Path, crops: Path, val_centre: tuple[str, ...], tta: str, use_member: tuple[int, ...],
+                     calibration: Path | None) -> None:
         """Figures of saved members on a held-out centre (e.g. the reverse direction), as one JSON line."""
         setup_torch(1, 0)
-        ev = evaluate_members(members_file, crops, set(val_centre), tta=int(tta), use_members=list(use_member) or None)
+        cal = json.loads(calibration.read_text()) if calibration else None
+        ev = evaluate_members(members_file, crops, set(val_centre), tta=int(tta), use_members=list(use_member) or None,
+                              calibration=cal)
         rep = ev["report"]
         rep["train_centres"] = sorted({r.centre for r in ev["train_records"]})
         rep["validation_centres"] = sorted(val_centre)
         rep["seeds"] = ev["seeds"]
         rep["tta_transforms"] = int(tta)
-        rep["platt_fitted_on_validation_centre"] = {"a": round(ev["platt"][0], 4), "b": round(ev["platt"][1], 4)}
+        if cal:
+            rep["platt"] = {"a": round(ev["platt"][0], 4), "b": round(ev["platt"][1], 4), "fitted_on": "training centre OOF"}
+            rep["calibration_from_training_centre"] = cal
+            rep["thresholds_used"] = rep.pop("thresholds")
+        else:
+            rep["platt_fitted_on_validation_centre"] = {"a": round(ev["platt"][0], 4), "b": round(ev["platt"][1], 4)}
         click.echo(json.dumps(rep))
 
     @cli.command("card-md")

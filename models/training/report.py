@@ -124,10 +124,14 @@ def render_card_md(model_dir: Path, *, extra: str = "") -> str:
             lines.append(f"| {k} | {m.get('validation')} | {m['n']} ({m['n_pos']}) | {_fmt(m.get('auc'))} | {t['t_lo']} | "
                          f"{t['t_hi']} | {_fmt(m.get('indeterminate_fraction'))} | {_fmt(m.get('balanced_accuracy_decided'))} | "
                          f"{_fmt((m.get('calibration') or {}).get('ece'))} | {m['kappa_literature']['kappa']} |")
+        gs_cal = (c["metrics"].get("global_sclerosis") or {}).get("calibration_from_training_centre")
+        gs_where = (f"on out-of-fold predictions of the training centre(s) {gs_cal.get('centres')} (slide-grouped "
+                    "cross-validation), not on the validation centre, which only measures"
+                    if gs_cal else "on a centre never used in training")
         lines += ["", ("Thresholds: `t_lo` keeps ≥ 95 % of validation positives above it (a call of *absent* is safe); "
-                  "`t_hi` is the lowest cut whose *present* calls are ≥ 90 % precise. Global sclerosis thresholds were chosen "
-                  "on a centre never used in training. κ values are approximate literature figures, not measured here; "
-                  "verify them before relying on the reliability gate.")]
+                  "`t_hi` is the lowest cut whose *present* calls are ≥ 90 % precise. Global sclerosis thresholds (and its "
+                  f"Platt calibration) were chosen {gs_where}. κ values are approximate literature figures, not measured "
+                  "here; verify them before relying on the reliability gate.")]
     else:
         lines += [DETECTOR_RATIONALE, ""]
         m = c.get("metrics", {})

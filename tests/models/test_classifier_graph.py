@@ -135,3 +135,68 @@ def test_single_transform_is_applied() -> None:
     m = GlomNetN(9, MEAN, STD, pool=2).eval()
     with torch.no_grad():
         assert (TTAEnsemble([m], 9, (5,)).eval()(x) - m(dihedral(x, 5))).abs().max() < 1e-5
+
+
+def test_gs_members_recovered_from_a_composed_graph(tmp_path: Path) -> None:
+    """gs_members_from_onnx rebuilds the GS members (and Platt constants) of a shipped composed graph exactly."""
+    from models.training.classifier import glomnet_from_onnx, gs_members_from_onnx
+    from models.training.nets import GlomNet, GSWithFindings
+
+    torch.manual_seed(6)
+    x = to_tensor(_batch(3, 6))
+    members = [GlomNetN(9, MEAN, STD, pool=2) for _ in range(3)]
+    for m in members:
+        _warm(m, x)
+    rest = GlomNet(9)
+    _warm(rest, x)
+    gs = TTAEnsemble(members, 9, (0, 3)).eval()
+    gs.cal_a[0], gs.cal_b[0] = 1.3, -0.2
+    path = tmp_path / "both.onnx"
+    export_onnx(GSWithFindings(gs, rest).eval(), x[:2], path, spatial_dynamic=False)
+    back, cal = gs_members_from_onnx(path, "glomnet_n64")
+    assert len(back) == 3 and abs(cal["cal_a"][0] - 1.3) < 1e-6 and abs(cal["cal_b"][0] + 0.2) < 1e-6
+    with torch.no_grad():
+        for m, b in zip(members, back):
+            assert (m(x) - b(x)).abs().max() < 1e-4
+    rest_path = tmp_path / "rest.onnx"
+    export_onnx(rest, x[:2], rest_path, spatial_dynamic=False)
+    with torch.no_grad():
+        assert (glomnet_from_onnx(rest_path)(x) - rest(x)).abs().max() < 1e-4
+
+
+def test_oof_calibration_and_fixed_thresholds(tmp_path: Path) -> None:
+    """Platt and thresholds come from the out-of-fold file only; gs_report then uses them as given."""
+    from models.training.classifier import gs_report, max_ba_cut, oof_calibration
+
+    rng = np.random.default_rng(7)
+    n = 400
+    y = (rng.random(n) < 0.4).astype(np.float64)
+    z = np.stack([(2 * y - 1) * 1.5 + rng.normal(0, 1.2, n) + 0.8 for _ in range(2)])
+    z[1, :3] = np.nan  # seed 1 incomplete: only seed 0 is used
+    slides = np.asarray([f"s{i % 8}" for i in range(n)])
+    np.savez(tmp_path / "oof.npz", z=z, y=y, seeds=np.asarray([0, 1]), fold=np.asarray([i % 8 % 4 for i in range(n)]),
+             slide=slides, centre=np.asarray(["A"] * n), image=np.asarray([f"{i}.png" for i in range(n)]), tta=2,
+             epochs=40, arch="glomnet_n64")
+    cal = oof_calibration(tmp_path / "oof.npz")
+    assert cal["seeds"] == [0] and cal["centres"] == ["A"] and cal["folds"] == 4
+    a, b = fit_platt(z[0], y)
+    assert abs(cal["a"] - a) < 1e-3 and abs(cal["b"] - b) < 1e-3 and b < 0  # the +0.8 shift is taken out
+    th = cal["thresholds"]
+    assert 0 <= th["t_lo"] <= th["t_hi"] <= 1 and 0 < th["t_balanced"] < 1
+    p = 1 / (1 + np.exp(-(a * z[0] + b)))
+    assert abs(max_ba_cut(y, p) - th["t_balanced"]) < 1e-6
+    # on other crops the given thresholds are used as they are, not re-chosen
+    y2 = (rng.random(100) < 0.3).astype(np.float64)
+    z2 = (2 * y2 - 1) + rng.normal(0, 1, 100)
+    rep = gs_report(y2, z2, [f"t{i % 5}" for i in range(100)], cal=(cal["a"], cal["b"]), thresholds=th)
+    assert rep["thresholds"]["t_hi"] == th["t_hi"] and rep["thresholds"]["t_lo"] == th["t_lo"]
+    assert "balanced_accuracy_at_t_balanced" in rep
+
+
+def test_max_ba_cut_separates_separable_classes() -> None:
+    from models.training.classifier import max_ba_cut
+
+    y = np.asarray([0, 0, 0, 1, 1], np.float64)
+    p = np.asarray([0.1, 0.2, 0.3, 0.6, 0.9])
+    t = max_ba_cut(y, p)
+    assert 0.3 < t <= 0.6 and abs(t - 0.45) < 1e-6
