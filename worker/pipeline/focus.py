@@ -64,8 +64,9 @@ class FocusResult:
 def _tissue_pixels(rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
     """Stained pixels away from glass: the tissue/glass border is a strong edge that blur hardly changes
     relative to its own mid band, so it would dilute the measure."""
-    f = rgb.astype(np.float32)
-    mx, mn = f.max(axis=2), f.min(axis=2)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    # channel max/min on uint8 planes: `rgb.max(axis=2)` reduces a length-3 axis ~10x slower
+    mx, mn = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
     tissue = ((mx - mn) > 0.08 * 255) | (mx < 0.75 * 255)
     return np.asarray(ndimage.binary_erosion(tissue, iterations=3), bool)
 
@@ -83,7 +84,8 @@ def sharpness(rgb: NDArray[np.uint8]) -> float:
     mask = _tissue_pixels(rgb)
     if int(mask.sum()) < MIN_TISSUE_PX:
         return math.nan
-    g = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    f = rgb.astype(np.float32)
+    g = f[..., 0] * np.float32(0.299) + f[..., 1] * np.float32(0.587) + f[..., 2] * np.float32(0.114)
     g1 = ndimage.gaussian_filter(g, _FINE_SIGMA, truncate=3.0)
     g3 = ndimage.gaussian_filter(g, _MID_SIGMA, truncate=3.0)
     fine = (g - g1)[mask]

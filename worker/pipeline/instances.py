@@ -155,6 +155,17 @@ class RowStreamExtractor:
         return out
 
 
+def transposed(inst: Instance) -> Instance:
+    """An instance found on a transposed map, in the map's own coordinates.
+
+    The vertex order is reversed too: a transpose mirrors the ring, and reversing restores its
+    orientation, so a column sweep gives the same polygons as a row sweep.
+    """
+    x0, y0, x1, y1 = inst.bbox
+    return Instance(polygon=np.ascontiguousarray(inst.polygon[::-1, ::-1]), bbox=(y0, x0, y1, x1), score=inst.score,
+                    area_px=inst.area_px, flags=list(inst.flags), focus=inst.focus)
+
+
 def _components_to_instances(
     prob: NDArray[np.float32], lab: NDArray[np.int32], comps: list[tuple[int, Slices]],
     tissue: NDArray[np.bool_] | None, params: InstanceParams,
@@ -280,10 +291,19 @@ class ProbabilityCanvas:
     def height(self) -> int:
         return int(self.sum.shape[0])
 
+    @property
+    def width(self) -> int:
+        return int(self.sum.shape[1])
+
     def rows(self, lo: int, hi: int) -> NDArray[np.float32]:
         """Averaged probabilities of rows lo..hi-1 (0 where no tile contributed)."""
         s, w = self.sum[lo:hi], self.weight[lo:hi]
         return np.where(w > 0, s / np.maximum(w, 1), 0).astype(np.float32)
+
+    def columns(self, lo: int, hi: int) -> NDArray[np.float32]:
+        """Averaged probabilities of columns lo..hi-1, transposed: row i of the result is column lo + i."""
+        s, w = self.sum[:, lo:hi].T, self.weight[:, lo:hi].T
+        return np.ascontiguousarray(np.where(w > 0, s / np.maximum(w, 1), 0), np.float32)
 
     def result(self) -> NDArray[np.float32]:
         return self.rows(0, self.height)

@@ -119,9 +119,14 @@ class TileMosaic:
         for k in sorted({k for r in self.rects for k in self._cells_of(r.x, r.y, r.w, r.h)}):
             self.read_cell(*k)
 
-    def stream(self) -> Iterator[tuple[int, NDArray[np.uint8]]]:
-        """Read cells top to bottom, yielding (rect index, pixels) as soon as a rect is complete."""
-        order = sorted(range(len(self.rects)), key=lambda i: (self.rects[i].y + self.rects[i].h, self.rects[i].x))
+    def stream(self, axis: int = 0) -> Iterator[tuple[int, NDArray[np.uint8]]]:
+        """Read cells top to bottom (`axis` 0) or left to right (1), yielding (rect index, pixels) as
+        soon as a rect is complete."""
+        def key(i: int) -> tuple[int, int]:
+            r = self.rects[i]
+            return (r.y + r.h, r.x) if axis == 0 else (r.x + r.w, r.y)
+
+        order = sorted(range(len(self.rects)), key=key)
         for i in order:
             r = self.rects[i]
             for k in self._cells_of(r.x, r.y, r.w, r.h):

@@ -1,8 +1,8 @@
-"""Instances, classifier crops and classification for map rows the detector has finished.
+"""Instances, classifier crops and classification for map lines the detector has finished.
 
-The detector covers a slide in raster order and everything after it needs only final rows, so this
-runs on its own thread while the detector works further down (onnxruntime, OpenSlide and most of
-numpy/scipy release the GIL). The result equals running the steps one after the other:
+The detector sweeps a slide line by line (rows top to bottom, or columns left to right, see
+`run.sweep_axis`) and everything after it needs only final lines, so this runs on its own thread
+while the detector works further on (onnxruntime, OpenSlide and most of numpy/scipy release the GIL). The result equals running the steps one after the other:
 `RowStreamExtractor` yields exactly the whole-map instances, and crops wait until their pixels
 have been read.
 """
@@ -22,12 +22,12 @@ from PIL import Image
 from app.slides.reader import SlideReader
 from worker.evaluation.metrics import sigmoid
 from worker.pipeline.focus import FocusJudge
-from worker.pipeline.instances import Instance, InstanceParams, ProbabilityCanvas, RowStreamExtractor
+from worker.pipeline.instances import Instance, InstanceParams, ProbabilityCanvas, RowStreamExtractor, transposed
 from worker.pipeline.models import LoadedModel
 from worker.pipeline.mosaic import TileMosaic
 
 CLASSIFY_BATCH = 32
-MIN_NEW_ROWS = 48  # map rows (4 µm each): fewer new final rows than this are not worth a slab
+MIN_NEW_ROWS = 48  # map lines (4 µm each): fewer new final lines than this are not worth a slab
 
 
 def classify_crops(cls: LoadedModel, crops: NDArray[np.uint8], batch_size: int = CLASSIFY_BATCH) -> NDArray[np.float32]:
@@ -61,12 +61,18 @@ class PostProcessor:
         mosaic: the pixels the detector read (crops are sliced from it when the µm/px match).
         reader: the slide, for crops at another µm/px.
         mpp0: level-0 µm/px.
+        focus: the out-of-focus judge (None: not checked).
+        axis: the detector's sweep: 0, rows become final top to bottom; 1, columns left to right
+            (the extractor then streams over the transposed map, and instances are turned back).
     """
 
     def __init__(self, *, canvas: ProbabilityCanvas, params: InstanceParams, tissue: NDArray[np.bool_],
                  grid_px0: float, cls: LoadedModel, mosaic: TileMosaic, reader: SlideReader, mpp0: float,
-                 focus: FocusJudge | None = None) -> None:
+                 focus: FocusJudge | None = None, axis: int = 0) -> None:
         self.canvas, self.tissue, self.grid_px0 = canvas, tissue, grid_px0
+        self.axis = axis
+        if axis == 1:
+            self.tissue = np.ascontiguousarray(tissue.T)
         self.focus = focus
         self.extractor = RowStreamExtractor(params)
         self.cls, self.mosaic, self.reader, self.mpp0 = cls, mosaic, reader, mpp0
@@ -85,9 +91,9 @@ class PostProcessor:
         self._thread.start()
 
     # -- called from the detector's thread --------------------------------------------------
-    def offer(self, final_row: int) -> None:
-        """Canvas rows above `final_row` are final."""
-        self._q.put(final_row)
+    def offer(self, final_line: int) -> None:
+        """Canvas lines (rows, or columns when `axis` is 1) before `final_line` are final."""
+        self._q.put(final_line)
 
     def finish(self) -> list[tuple[Instance, NDArray[np.float32]]]:
         """Handle the rest of the (now complete) map; (instance, probabilities) sorted top-left first."""
@@ -134,7 +140,11 @@ class PostProcessor:
 
     def _step(self, final: int, end: bool) -> None:
         t0 = time.perf_counter()
-        new = self.extractor.feed(self.canvas.rows, self.canvas.height, self.tissue, final, end=end)
+        if self.axis == 0:
+            new = self.extractor.feed(self.canvas.rows, self.canvas.height, self.tissue, final, end=end)
+        else:
+            new = [transposed(i) for i in
+                   self.extractor.feed(self.canvas.columns, self.canvas.width, self.tissue, final, end=end)]
         self.stats["instances_s"] += time.perf_counter() - t0
         self.stats["slabs"] += 1
         if self.focus is not None:

@@ -115,13 +115,25 @@ def tile_rects(tiles: list[Tile], *, mpp0: float, mpp: float, size: int, multipl
                  min(size, _round_to(t.h / f, multiple))) for t in tiles]
 
 
+def sweep_axis(tiles: list[Tile]) -> int:
+    """The axis the detector sweeps along: 0 top to bottom, 1 left to right.
+
+    Glomeruli of the last line of tiles can only be handled once the detector has finished, so
+    that line's instances, focus checks and classification are a tail nothing overlaps. Sweeping
+    along the axis with more lines of tiles keeps it smallest: a slide of three needle cores laid
+    side by side has ~5 rows of tiles but ~20 columns.
+    """
+    return 1 if len({t.x0 for t in tiles}) > len({t.y0 for t in tiles}) else 0
+
+
 def _tiles_reader(
     mosaic: TileMosaic, tiles: list[Tile], out: queue.Queue[Any], stop: threading.Event, stats: dict[str, float],
+    axis: int,
 ) -> None:
     """Producer: read the mosaic cell by cell and queue each tile as soon as its pixels are in."""
     yield_to_model()
     try:
-        it = mosaic.stream()
+        it = mosaic.stream(axis)
         while not stop.is_set():
             t0 = time.perf_counter()
             item = next(it, None)
@@ -214,13 +226,15 @@ def detect(
     batch_size: int | None = None,
     progress: Progress | None = None,
     should_cancel: Callable[[], bool] | None = None,
-    post: Callable[[ProbabilityCanvas, TileMosaic], PostProcessor] | None = None,
+    post: Callable[[ProbabilityCanvas, TileMosaic, int], PostProcessor] | None = None,
+    axis: int | None = None,
 ) -> Detection:
     """Run the detector over tissue tiles and stitch a slide-wide probability map.
 
-    `post`, when given, builds a `PostProcessor` on the canvas and the pixels read; it is told after
-    every batch which map rows are final (no remaining tile reaches above them), so instances and
-    classification run while the detector is still busy further down the slide.
+    `post`, when given, builds a `PostProcessor` on the canvas, the pixels read and the sweep axis;
+    it is told after every batch which map lines (rows, or columns when sweeping left to right) are
+    final (no remaining tile reaches before them), so instances and classification run while the
+    detector is still busy further on. `axis` forces the sweep (default: `sweep_axis`).
     """
     card = det.card
     mpp = float(card["input"]["mpp"])
@@ -237,13 +251,15 @@ def detect(
     canvas = ProbabilityCanvas(mw, mh)
     stats = {"read_s": 0.0, "infer_s": 0.0, "tiles": float(len(tiles))}
     # top canvas row of each tile still to come: rows above the smallest are final
-    tops = Counter(round(t.y0 * mpp0 / out_mpp) for t in tiles)
-    pp = post(canvas, mosaic) if post is not None else None
+    axis = sweep_axis(tiles) if axis is None else axis
+    extent = mh if axis == 0 else mw
+    tops = Counter(round((t.y0 if axis == 0 else t.x0) * mpp0 / out_mpp) for t in tiles)
+    pp = post(canvas, mosaic, axis) if post is not None else None
     batch_size = batch_size or detector_batch(det)
     # room to read ahead by about a row of tiles (≤ 25 MB), so reading the next row's cells never stalls the model
     q: queue.Queue[Any] = queue.Queue(maxsize=max(32, batch_size * 4))
     stop = threading.Event()
-    th = threading.Thread(target=_tiles_reader, args=(mosaic, tiles, q, stop, stats), daemon=True)
+    th = threading.Thread(target=_tiles_reader, args=(mosaic, tiles, q, stop, stats, axis), daemon=True)
     th.start()
     done = 0
     try:
@@ -255,13 +271,14 @@ def detect(
             stats["infer_s"] += time.perf_counter() - t0
             probs = sigmoid(logits[:, 0])
             for (t, _), p in zip(batch, probs):
-                top = round(t.y0 * mpp0 / out_mpp)
-                canvas.add(p, round(t.x0 * mpp0 / out_mpp), top, trim)
+                x, y = round(t.x0 * mpp0 / out_mpp), round(t.y0 * mpp0 / out_mpp)
+                canvas.add(p, x, y, trim)
+                top = y if axis == 0 else x
                 tops[top] -= 1
                 if tops[top] == 0:
                     del tops[top]
             if pp is not None:
-                pp.offer(min(tops) if tops else mh)
+                pp.offer(min(tops) if tops else extent)
             done += len(batch)
             if progress is not None:
                 progress("detection", done / max(1, len(tiles)))
@@ -345,10 +362,10 @@ def analyze_slide_file(
                             min_diameter_um=float(pp.get("min_diameter_um", 50.0)),
                             split_distance_um=float(pp.get("split_distance_um", 100.0)))
 
-    def start_post(canvas: ProbabilityCanvas, mosaic: TileMosaic) -> PostProcessor:
+    def start_post(canvas: ProbabilityCanvas, mosaic: TileMosaic, axis: int) -> PostProcessor:
         tissue_grid = _tissue_on_grid(tmask, canvas.sum.shape, grid_px0)
         return PostProcessor(canvas=canvas, params=params, tissue=tissue_grid, grid_px0=grid_px0, cls=cls,
-                             mosaic=mosaic, reader=reader, mpp0=mpp0, focus=focus)
+                             mosaic=mosaic, reader=reader, mpp0=mpp0, focus=focus, axis=axis)
 
     focus = FocusJudge(reader, mpp0=mpp0, tissue_mask=tmask) if get_settings().focus_check else None
 
