@@ -113,7 +113,7 @@ def test_streamed_pipeline_equals_the_steps_run_one_after_another(result: dict, 
         mpp0 = r.mpp[0]  # type: ignore[index]
         tmask = compute_tissue_mask(r, mpp0=mpp0, mask_mpp=TISSUE_MPP)
         d = detect(r, det, mpp0=mpp0, tissue_mask=tmask)
-        assert d.post is None
+        assert d.post is None and d.prob is not None
         g = d.map_mpp / mpp0
         insts = extract_instances(d.prob, map_mpp=d.map_mpp, tissue=_tissue_on_grid(tmask, d.prob.shape, g))
         insts.sort(key=lambda i: (i.bbox[1], i.bbox[0]))

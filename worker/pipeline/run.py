@@ -208,9 +208,10 @@ def plan_tiles(det: LoadedModel, *, slide_size: tuple[int, int], mpp0: float, ti
 
 
 class Detection(NamedTuple):
-    """The stitched probability map (at `map_mpp`), read/compute stats, and the pixels read for it."""
+    """The stitched probability map (at `map_mpp`; None when a `post` processor consumed it line by
+    line), read/compute stats, and the pixels read for it."""
 
-    prob: NDArray[np.float32]
+    prob: NDArray[np.float32] | None
     map_mpp: float
     stats: dict[str, float]
     mosaic: TileMosaic
@@ -293,7 +294,8 @@ def detect(
                 q.get_nowait()
             except queue.Empty:
                 th.join(0.01)
-    return Detection(canvas.result(), out_mpp, stats, mosaic, pp)
+    # with a post processor nobody needs the whole map, and stitching it would sit in the tail
+    return Detection(canvas.result() if pp is None else None, out_mpp, stats, mosaic, pp)
 
 
 def _tissue_on_grid(mask: Any, shape: tuple[int, int], grid_px0: float) -> NDArray[np.bool_]:
