@@ -13,6 +13,7 @@ from app.db.base import utcnow
 from app.db.models import Alert, Case, CaseState, Comparison, Discrepancy, Report, Role, User
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.notifications.mailer import queue_alert_email
+from app.notifications.messages import alert_email, locale_of
 from app.notifications.service import notify
 from app.reports import repository as reports_repo
 from app.reports.access import is_admin, set_case_state
@@ -42,17 +43,15 @@ def open_for_comparison(
     payload = {"case_id": case.id, "alert_id": alert.id}
     if assignee is not None:
         notify(session, user_id=assignee.id, kind="alert_assigned",
-               title=f"Second read requested: case {case.number}",
-               body=f"Major discrepancy in {', '.join(alert.fields)}.", payload=payload)
+               params={"case_number": case.number, "fields": list(alert.fields)}, payload=payload)
         queue_alert_email(session, alert.id)
     else:
         # Nobody else can read at this institution: tell its admins rather than drop the alert.
         admins = session.execute(select(User.id).where(User.institution_id == case.institution_id,
                                                        User.role == Role.admin.value)).scalars()
         for admin_id in admins:
-            notify(session, user_id=admin_id, kind="alert_unassigned",
-                   title=f"Second read needs a reader: case {case.number}",
-                   body="No other pathologist of the institution is available.", payload=payload)
+            notify(session, user_id=admin_id, kind="alert_unassigned", params={"case_number": case.number},
+                   payload=payload)
     return alert
 
 
@@ -66,12 +65,9 @@ def render_alert_email(session: Session, *, alert_id: int) -> tuple[str, str, st
     if assignee is None or case is None:
         return None
     url = f"{get_settings().public_url.rstrip('/')}/cases/{case.id}?tab=comparison&alert={alert.id}"
-    subject = f"[glomcheck] Second read requested: case {case.number} / 二次読影の依頼"
-    body = (
-        f"A signed report of case {case.number} differs from the AI assessment in: {', '.join(alert.fields)}.\n"
-        f"You have been assigned the second read (alert {alert.id}).\n\n"
-        f"症例 {case.number} の署名済み報告とAI評価に重大な不一致があります。二次読影をお願いします。\n\n{url}\n"
-    )
+    # In the assignee's language (their account's locale, which the UI's language switch sets).
+    subject, body = alert_email(locale=locale_of(assignee.locale), case_number=case.number,
+                                fields=list(alert.fields), alert_id=alert.id, url=url)
     return assignee.email, subject, body
 
 
@@ -199,6 +195,6 @@ def resolve(session: Session, *, alert_id: int, user: User, reason: ResolutionRe
     if not repo.unresolved_for_case(session, case_id=case.id):
         set_case_state(session, case=case, to=CaseState.resolved, actor_id=user.id, reason=f"alert {reason.value}")
     notify(session, user_id=alert.author_id, kind="alert_resolved",
-           title=f"Second read resolved: case {case.number}", body=f"Reason: {reason.value}.",
+           params={"case_number": case.number, "reason": reason.value},
            payload={"case_id": case.id, "alert_id": alert.id})
     return alert

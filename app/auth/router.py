@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.audit.service import record
 from app.auth import service
-from app.auth.schemas import LoginIn, TokenIn, TokenOut, UserOut
+from app.auth.schemas import LoginIn, MePatch, TokenIn, TokenOut, UserOut
 from app.config import get_settings
 from app.db.base import utcnow
 from app.db.models import TokenKind
@@ -40,6 +40,18 @@ def logout(request: Request, response: Response, session: SessionDep) -> None:
 
 @router.get("/me", response_model=UserOut, operation_id="me")
 def me(user: CurrentUser) -> UserOut:
+    return UserOut.model_validate(user)
+
+
+@router.patch("/me", response_model=UserOut, operation_id="updateMe")
+def update_me(body: MePatch, user: CurrentUser, session: SessionDep) -> UserOut:
+    """Change my own preferences: the language of the UI and of the e-mails I am sent."""
+    if user.locale != body.locale:
+        old = user.locale
+        user.locale = body.locale
+        session.flush()
+        record(session, "auth.locale_changed", institution_id=user.institution_id, actor_user_id=user.id,
+               object_type="user", object_id=user.id, details={"from": old, "to": body.locale})
     return UserOut.model_validate(user)
 
 

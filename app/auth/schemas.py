@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +20,14 @@ class UserOut(BaseModel):
     role: str
     institution_id: int
     locale: str
+
+
+class MePatch(BaseModel):
+    """The signed-in user's own preferences."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    locale: Literal["en", "ja"]  # the UI language; alert e-mails are written in it
 
 
 class TokenIn(BaseModel):

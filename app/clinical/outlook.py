@@ -15,10 +15,33 @@ from app.errors import DomainError
 from app.reports.service import ensure_ai_visible
 from worker import proteinuria
 
+HORIZON_MONTHS = 12  # OutlookOut.horizon_months
+
 GENERIC_CAVEAT = (
-    "Research estimate of urinary protein 12 months after biopsy, for a population like the model's cohort; "
-    "treatment is not taken into account. It does not replace clinical judgement."
+    f"Research estimate of urinary protein {HORIZON_MONTHS} months after biopsy, "
+    "for a population like the model's cohort; treatment is not taken into account. It does not replace clinical judgement."
 )
+
+# The caveat as data, so each UI language can phrase it (the English ``caveat`` string stays for API clients):
+# a list of {"code", params…}. A model card's caveat gets a code only when its exact words are known here,
+# so the Japanese UI shows a translation of what the card says — never of an older or different card. Any
+# other card caveat goes out as {"code": "card_text", "text": <the card's own words>}, shown as written.
+KNOWN_CARD_CAVEATS: dict[str, str] = {
+    "SYNTHETIC MODEL: fitted on a computer-generated cohort (models/training/cohort.py), not on patients. "
+    "Its numbers demonstrate the pipeline only and must not inform the care of any patient.": "synthetic_cohort_v1",
+}
+
+
+def caveat_data(*, card_caveat: str | None, synthetic: bool, horizon_months: int) -> list[dict[str, Any]]:
+    """The parts of ``caveat`` as codes + parameters, in the same order as the English sentence."""
+    parts: list[dict[str, Any]] = []
+    if synthetic:
+        text = str(card_caveat or "")
+        code = KNOWN_CARD_CAVEATS.get(text)
+        parts.append({"code": code} if code else {"code": "card_text", "text": text})
+    parts.append({"code": "research_estimate", "months": horizon_months})
+    return parts
+
 
 OXFORD_MIN_N = AssessmentConfig().mestc_min_n  # the default; institutions may change it
 
@@ -82,9 +105,11 @@ def outlook(session: Session, *, user: User, case_id: int) -> OutlookOut:
         raise ModelUnavailableError(f"The proteinuria model cannot be used: {exc}") from exc
     values, source = case_inputs(session, case.id)
     caveat = (str(model.card["caveat"]) + " " + GENERIC_CAVEAT) if model.synthetic else GENERIC_CAVEAT
+    parts = caveat_data(card_caveat=model.card.get("caveat"), synthetic=model.synthetic,
+                        horizon_months=HORIZON_MONTHS)
     inputs: dict[str, Any] = {**values, **source}
     common = OutlookOut(case_id=case.id, computable=False, model=model.describe(), synthetic_cohort=model.synthetic,
-                        caveat=caveat, inputs=inputs)
+                        caveat=caveat, caveat_data=parts, inputs=inputs)
     gaps = model.missing(values)
     if gaps:
         return common.model_copy(update={"missing": gaps, "missing_detail": [SOURCES.get(g, g) for g in gaps]})

@@ -116,4 +116,8 @@ class OutlookOut(BaseModel):
     inputs: dict[str, Any] = Field(default_factory=dict)
     model: dict[str, Any] = Field(default_factory=dict)
     synthetic_cohort: bool = True
-    caveat: str
+    caveat: str  # English
+    # The same caveat as parts the UI phrases in its language: {"code": "synthetic_cohort_v1"} (the shipped
+    # card's words), {"code": "card_text", "text"} (a card caveat with no translation: shown as written),
+    # {"code": "research_estimate", "months"} (the outlook's general caveat).
+    caveat_data: list[dict[str, Any]] = Field(default_factory=list)

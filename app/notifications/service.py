@@ -10,11 +10,18 @@ from sqlalchemy.orm import Session
 from app.db.base import utcnow
 from app.db.models import Notification, User
 from app.errors import NotFound
+from app.notifications.messages import notification_text
 
 
-def notify(session: Session, *, user_id: int, kind: str, title: str, body: str = "",
+def notify(session: Session, *, user_id: int, kind: str, params: dict[str, Any],
            payload: dict[str, Any] | None = None) -> Notification:
-    n = Notification(user_id=user_id, kind=kind, title=title, body=body, payload=payload or {})
+    """Store a notification of a known ``kind`` (messages.KINDS) with what it says as ``params``.
+
+    The English title and body are written too, for API clients; the UI phrases ``kind`` + ``params``
+    in the viewer's language.
+    """
+    title, body = notification_text(kind, params, "en")
+    n = Notification(user_id=user_id, kind=kind, title=title, body=body, params=params, payload=payload or {})
     session.add(n)
     session.flush()
     return n

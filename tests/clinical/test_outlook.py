@@ -99,3 +99,42 @@ def test_prediction_uses_latest_succeeded_analysis(app_client: TestClient, users
     assert body["inputs"]["oxford_s"] == 1 and body["inputs"]["glomerular"]["n_assessable"] == 12
     assert body["model"]["version"].endswith("+synthetic") and body["model"]["synthetic_cohort"] is True
     assert "SYNTHETIC" in body["caveat"]
+
+
+def test_caveat_comes_as_codes_the_ui_can_phrase(app_client: TestClient, users: dict[str, Person]) -> None:
+    cid = make_case("H1", "H1-0010")
+    login(app_client, users["path1"])
+    body = app_client.get(f"/api/cases/{cid}/proteinuria-outlook").json()
+    assert body["caveat_data"] == [{"code": "synthetic_cohort_v1"}, {"code": "research_estimate", "months": 12}]
+    assert body["caveat"].startswith("SYNTHETIC MODEL")  # the English sentence stays for API clients
+
+
+def test_shipped_card_caveat_has_a_translation_that_says_synthetic() -> None:
+    """If the card's caveat changes, the UI falls back to its English words until this table and the
+    UI's outlook.caveat strings are updated with a faithful Japanese translation."""
+    import json
+    from pathlib import Path
+
+    from app.clinical.outlook import GENERIC_CAVEAT, HORIZON_MONTHS, KNOWN_CARD_CAVEATS
+
+    root = Path(__file__).resolve().parents[2]
+    card = json.loads((root / "models" / "proteinuria" / "card.json").read_text(encoding="utf-8"))
+    code = KNOWN_CARD_CAVEATS.get(card["caveat"])
+    assert code, "models/proteinuria/card.json has a new caveat: add it (and its Japanese) to KNOWN_CARD_CAVEATS"
+    locales = root / "frontend" / "src" / "i18n" / "locales"
+    en = json.loads((locales / "en.json").read_text(encoding="utf-8"))["outlook"]["caveat"]
+    ja = json.loads((locales / "ja.json").read_text(encoding="utf-8"))["outlook"]["caveat"]
+    assert en[code] == card["caveat"]
+    assert en["research_estimate"].replace("{{months}}", str(HORIZON_MONTHS)) == GENERIC_CAVEAT
+    assert "合成" in ja[code] and "患者ではなく" in ja[code] and "診療にも用いてはなりません" in ja[code]
+    assert "臨床判断に代わるものではありません" in ja["research_estimate"]
+
+
+def test_unknown_card_caveat_is_passed_on_as_written() -> None:
+    from app.clinical.outlook import caveat_data
+
+    parts = caveat_data(card_caveat="SYNTHETIC v2: another cohort.", synthetic=True, horizon_months=12)
+    assert parts == [{"code": "card_text", "text": "SYNTHETIC v2: another cohort."},
+                     {"code": "research_estimate", "months": 12}]
+    assert caveat_data(card_caveat="x", synthetic=False, horizon_months=12) == [
+        {"code": "research_estimate", "months": 12}]

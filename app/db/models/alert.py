@@ -49,6 +49,9 @@ class Notification(TimestampMixin, Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(300))
-    body: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")  # English, for rows without params and API clients
+    # What the message says as data ({"case_number", "fields" | "reason"}), so each UI language can phrase
+    # ``kind``; NULL on rows written before migration 0007, which keep only the English title and body.
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
