@@ -114,3 +114,33 @@ def test_synth_cli_defocus_option_marks_truth(tmp_path: Path) -> None:
     assert flagged and all(f["properties"]["defocus_um"] == 3 for f in flagged)
     assert d["properties"]["defocus"]["radius_um"] == 3
     assert not list(tmp_path.glob(".defocus-*"))
+
+
+def test_reference_drops_patches_that_turned_out_to_lie_on_a_glomerulus(synth_tiff: Path) -> None:
+    """Patches are placed before the detector has found anything; a blurred (or merely smooth) tuft under
+    one must not pull the slide's reference, so `decide` leaves out every patch overlapping a glomerulus."""
+    from worker.pipeline.focus import PATCH_UM, FocusJudge
+
+    with SlideReader(synth_tiff) as r:
+        assert r.mpp is not None
+        mpp0 = r.mpp[0]
+        judge = FocusJudge(r, mpp0=mpp0, tissue_mask=compute_tissue_mask(r, mpp0=mpp0, mask_mpp=16.0))
+        judge.measure_patches()
+        patches = list(judge._patches or [])
+        assert len(patches) >= 8
+        # pretend the first three patches were glomeruli with a very low score
+        judge._patches = [(cx, cy, 0.1 if i < 3 else v) for i, (cx, cy, v) in enumerate(patches)]
+        half = PATCH_UM / mpp0 / 2
+        boxes = [(cx - half / 2, cy - half / 2, cx + half / 2, cy + half / 2) for cx, cy, _ in patches[:3]]
+        def hit(cx: float, cy: float) -> bool:
+            return any(cx + half > x0 and cx - half < x1 and cy + half > y0 and cy - half < y1 for x0, y0, x1, y1 in boxes)
+
+        kept = [v for cx, cy, v in judge._patches if not hit(cx, cy) and not np.isnan(v)]
+        assert len(kept) >= len(patches) // 4 and 0.1 not in kept
+        clear = float(np.median(kept))
+        res = judge.decide(boxes, [0.1, 0.1, 0.1])
+        assert judge.reference == pytest.approx(clear)
+        assert all(fr.out_of_focus and fr.reference == pytest.approx(clear) for fr in res)
+        # a box far from every patch leaves them all in (so the low three count again)
+        everything = float(np.median([v for _, _, v in judge._patches if not np.isnan(v)]))
+        assert judge.reference_excluding([(-10.0, -10.0, -5.0, -5.0)]) == pytest.approx(everything)

@@ -160,38 +160,61 @@ def assess_focus(
     if not boxes_px0:
         return []
     judge = FocusJudge(reader, mpp0=mpp0, tissue_mask=tissue_mask, exclude_px0=boxes_px0)
-    return [judge.judge(b) for b in boxes_px0]
+    return judge.decide(boxes_px0, [judge.score(b) for b in boxes_px0])
 
 
 class FocusJudge:
-    """The pipeline's handle: the slide's reference is measured once, then glomeruli one at a time.
+    """The pipeline's handle: reference patches are measured once, glomeruli one at a time, and the
+    flags are decided when every glomerulus is known.
 
-    The pipeline finds glomeruli while the detector still runs, so it cannot name every box first;
-    without `exclude_px0` the reference patches are placed on tissue without knowing where the
-    glomeruli are (a few of the 48 may land on one: the median hardly notices).
+    The pipeline finds glomeruli while the detector still runs, so the reference patches are placed
+    before it knows where the glomeruli are. `decide` therefore drops the patches that turned out to
+    overlap a glomerulus before taking the median (no extra reads: each patch's score is kept), so
+    the reference is tissue outside glomeruli, as with `exclude_px0` given up front.
     """
 
     def __init__(self, reader: SlideReader, *, mpp0: float, tissue_mask: TissueMask,
                  exclude_px0: Sequence[tuple[float, float, float, float]] = ()) -> None:
         self.reader, self.mpp0, self.tissue_mask = reader, mpp0, tissue_mask
         self.exclude_px0 = list(exclude_px0)
+        self._patches: list[tuple[float, float, float]] | None = None  # (cx, cy, score), level-0 centres
         self._reference: float | None = None
+
+    def measure_patches(self) -> None:
+        """Read and score the reference patches (idempotent; the pipeline calls it while the detector starts)."""
+        if self._patches is None:
+            self._patches = [(cx, cy, sharpness(_read_window(self.reader, cx, cy, PATCH_UM, PATCH_UM, self.mpp0)))
+                             for cx, cy in reference_centres(self.tissue_mask, self.exclude_px0, mpp0=self.mpp0)]
+
+    def reference_excluding(self, boxes_px0: Sequence[tuple[float, float, float, float]]) -> float:
+        """Median score of the reference patches that overlap none of `boxes_px0` (all of them when
+        fewer than a quarter would remain: a field crowded with glomeruli); NaN when none scored."""
+        self.measure_patches()
+        assert self._patches is not None
+        half = PATCH_UM / self.mpp0 / 2
+        scored = [(cx, cy, v) for cx, cy, v in self._patches if not math.isnan(v)]
+        clear = [v for cx, cy, v in scored
+                 if not any(cx + half > x0 and cx - half < x1 and cy + half > y0 and cy - half < y1
+                            for x0, y0, x1, y1 in boxes_px0)]
+        vals = clear if len(clear) >= max(1, len(scored) // 4) else [v for _, _, v in scored]
+        return float(np.median(vals)) if vals else math.nan
 
     @property
     def reference(self) -> float:
+        """The reference `decide` used (before it: the median over every patch)."""
         if self._reference is None:
-            refs = [sharpness(_read_window(self.reader, cx, cy, PATCH_UM, PATCH_UM, self.mpp0))
-                    for cx, cy in reference_centres(self.tissue_mask, self.exclude_px0, mpp0=self.mpp0)]
-            vals = [r for r in refs if not math.isnan(r)]
-            self._reference = float(np.median(vals)) if vals else math.nan
+            return self.reference_excluding([])
         return self._reference
 
-    def judge(self, box_px0: tuple[float, float, float, float]) -> FocusResult:
-        reference = self.reference
+    def score(self, box_px0: tuple[float, float, float, float]) -> float:
+        """Sharpness of the box's central WINDOW_UM square: the tuft, not the surrounding tissue, is what is graded."""
         x0, y0, x1, y1 = box_px0
         w_um, h_um = min(WINDOW_UM, (x1 - x0) * self.mpp0), min(WINDOW_UM, (y1 - y0) * self.mpp0)
-        # the box's central WINDOW_UM square: the tuft, not the surrounding tissue, is what is graded
-        s = sharpness(_read_window(self.reader, (x0 + x1) / 2, (y0 + y1) / 2, w_um, h_um, self.mpp0))
+        return sharpness(_read_window(self.reader, (x0 + x1) / 2, (y0 + y1) / 2, w_um, h_um, self.mpp0))
+
+    def decide(self, boxes_px0: Sequence[tuple[float, float, float, float]], scores: Sequence[float]) -> list[FocusResult]:
+        """Flags for every glomerulus of the slide, against the reference outside all of them."""
+        reference = self._reference = self.reference_excluding(boxes_px0)
         blurred = not math.isnan(reference) and reference < ABS_FLOOR
-        return FocusResult(score=s, reference=reference, out_of_focus=blurred or decide(s, reference),
-                           slide_blurred=blurred)
+        return [FocusResult(score=s, reference=reference, out_of_focus=blurred or decide(s, reference),
+                            slide_blurred=blurred) for s in scores]

@@ -87,6 +87,7 @@ class PostProcessor:
         self._unclassified: list[tuple[Instance, NDArray[np.uint8]]] = []
         self._done: list[tuple[Instance, NDArray[np.float32]]] = []
         self._error: BaseException | None = None
+        self._focus_scores: list[tuple[Instance, float]] = []
         self._thread = threading.Thread(target=self._run, name="glomcheck-post", daemon=True)
         self._thread.start()
 
@@ -101,6 +102,15 @@ class PostProcessor:
         self._thread.join()
         if self._error is not None:
             raise self._error
+        if self.focus is not None and self._focus_scores:
+            t0 = time.perf_counter()
+            insts = [i for i, _ in self._focus_scores]
+            results = self.focus.decide([self._box_px0(i) for i in insts], [s for _, s in self._focus_scores])
+            for inst, fr in zip(insts, results):
+                inst.focus = None if math.isnan(fr.ratio) else round(fr.ratio, 3)
+                if fr.out_of_focus:
+                    inst.flags.append("out_of_focus")
+            self.stats["focus_s"] += time.perf_counter() - t0
         return sorted(self._done, key=lambda d: (d[0].bbox[1], d[0].bbox[0]))
 
     def cancel(self) -> None:
@@ -114,9 +124,9 @@ class PostProcessor:
 
         yield_to_model()
         try:
-            if self.focus is not None:  # the slide's reference first, while the detector starts
+            if self.focus is not None:  # the reference patches first, while the detector starts
                 t0 = time.perf_counter()
-                _ = self.focus.reference
+                self.focus.measure_patches()
                 self.stats["focus_s"] += time.perf_counter() - t0
             end = False
             while not end:
@@ -147,14 +157,9 @@ class PostProcessor:
                    self.extractor.feed(self.canvas.columns, self.canvas.width, self.tissue, final, end=end)]
         self.stats["instances_s"] += time.perf_counter() - t0
         self.stats["slabs"] += 1
-        if self.focus is not None:
+        if self.focus is not None:  # scores now, flags in finish() against the reference outside every glomerulus
             t0 = time.perf_counter()
-            for inst in new:
-                g = self.grid_px0
-                fr = self.focus.judge((inst.bbox[0] * g, inst.bbox[1] * g, inst.bbox[2] * g, inst.bbox[3] * g))
-                inst.focus = None if math.isnan(fr.ratio) else round(fr.ratio, 3)
-                if fr.out_of_focus:
-                    inst.flags.append("out_of_focus")
+            self._focus_scores += [(inst, self.focus.score(self._box_px0(inst))) for inst in new]
             self.stats["focus_s"] += time.perf_counter() - t0
         self._uncropped += new
         t0 = time.perf_counter()
@@ -178,6 +183,10 @@ class PostProcessor:
             probs = classify_crops(self.cls, np.stack([c for _, c in batch]))
             self.stats["classify_s"] += time.perf_counter() - t0
             self._done += [(inst, p) for (inst, _), p in zip(batch, probs)]
+
+    def _box_px0(self, inst: Instance) -> tuple[float, float, float, float]:
+        g = self.grid_px0
+        return (inst.bbox[0] * g, inst.bbox[1] * g, inst.bbox[2] * g, inst.bbox[3] * g)
 
     def _centre(self, inst: Instance) -> tuple[float, float]:
         """Level-0 centre of the instance's bounding box (what the classifier was trained on)."""
