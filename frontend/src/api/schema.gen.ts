@@ -68,7 +68,11 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update Me
+         * @description Change my own preferences: the language of the UI and of the e-mails I am sent.
+         */
+        patch: operations["updateMe"];
         trace?: never;
     };
     "/api/auth/tokens": {
@@ -1913,6 +1917,17 @@ export interface components {
             /** Marked */
             marked: number;
         };
+        /**
+         * MePatch
+         * @description The signed-in user's own preferences.
+         */
+        MePatch: {
+            /**
+             * Locale
+             * @enum {string}
+             */
+            locale: "en" | "ja";
+        };
         /** ModelCardDetail */
         ModelCardDetail: {
             /**
@@ -2109,6 +2124,10 @@ export interface components {
             title: string;
             /** Body */
             body: string;
+            /** Params */
+            params?: {
+                [key: string]: unknown;
+            } | null;
             /** Payload */
             payload: {
                 [key: string]: unknown;
@@ -2180,6 +2199,10 @@ export interface components {
             synthetic_cohort: boolean;
             /** Caveat */
             caveat: string;
+            /** Caveat Data */
+            caveat_data?: {
+                [key: string]: unknown;
+            }[];
         };
         /**
          * ProteinUnit
@@ -2698,6 +2721,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserOut"];
+                };
+            };
+        };
+    };
+    updateMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MePatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

@@ -4,7 +4,7 @@ import { authApi } from "../api/auth";
 import { ApiError } from "../api/errors";
 import { onUnauthorized } from "../api/sessionEvents";
 import type { User } from "../api/types";
-import { hasChosenLanguage, setLanguage } from "../i18n";
+import { hasChosenLanguage, setLanguage, type Language } from "../i18n";
 
 interface AuthValue {
   user: User | null;
@@ -12,9 +12,16 @@ interface AuthValue {
   sessionExpired: boolean;
   login(email: string, password: string): Promise<User>;
   logout(): Promise<void>;
+  /** Switch the UI language and, when signed in, save it as my account's (alert e-mails use it). */
+  chooseLanguage(lang: Language): void;
 }
 
 const AuthContext = createContext<AuthValue | null>(null);
+
+/** The auth context, or null outside an AuthProvider (components that also work signed out). */
+export function useOptionalAuth(): AuthValue | null {
+  return useContext(AuthContext);
+}
 
 export function useAuth(): AuthValue {
   const ctx = useContext(AuthContext);
@@ -69,6 +76,16 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     }
   }, [qc]);
 
-  const value = useMemo(() => ({ user, loading: me.isLoading, sessionExpired: expired, login, logout }), [user, me.isLoading, expired, login, logout]);
+  const chooseLanguage = useCallback(
+    (lang: Language) => {
+      setLanguage(lang);
+      if (!user || user.locale === lang) return;
+      // Not saving is not fatal: the UI has switched; the account (and its e-mails) keep the old language.
+      authApi.setLocale(lang).then((u) => qc.setQueryData(["me"], u), () => undefined);
+    },
+    [qc, user],
+  );
+
+  const value = useMemo(() => ({ user, loading: me.isLoading, sessionExpired: expired, login, logout, chooseLanguage }), [user, me.isLoading, expired, login, logout, chooseLanguage]);
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }

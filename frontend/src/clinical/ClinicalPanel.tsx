@@ -84,6 +84,26 @@ function ClinicalForm({ caseId, fields, clinical, onDone }: { caseId: number; fi
   );
 }
 
+const CAVEAT_CODES = ["synthetic_cohort_v1", "research_estimate"];
+
+/**
+ * The outlook's caveat in the UI language, from its parts (codes + parameters). A card caveat the UI has
+ * no translation for comes as ``card_text`` and is shown in the card's own words; without parts (an older
+ * server) or with an unknown code, the server's English sentence is shown whole.
+ */
+export function outlookCaveat(o: Pick<OutlookOut, "caveat" | "caveat_data">, t: (k: string, o?: Record<string, unknown>) => string): string {
+  const parts = o.caveat_data ?? [];
+  if (parts.length === 0) return o.caveat;
+  const out: string[] = [];
+  for (const p of parts) {
+    const code = p["code"];
+    if (code === "card_text" && typeof p["text"] === "string") out.push(p["text"]);
+    else if (typeof code === "string" && CAVEAT_CODES.includes(code)) out.push(t(`outlook.caveat.${code}`, { ...p, interpolation: { escapeValue: false } }));
+    else return o.caveat;
+  }
+  return out.join(" ");
+}
+
 /** 12-month urinary protein with its interval, or what is missing; always with the model's caveat. */
 export function OutlookView({ outlook }: { outlook: OutlookOut }) {
   const { t } = useTranslation();
@@ -109,7 +129,7 @@ export function OutlookView({ outlook }: { outlook: OutlookOut }) {
       )}
       <div className={`outlook-caveat${outlook.synthetic_cohort ? " synthetic" : ""}`} role="note" data-testid="outlook-caveat">
         {outlook.synthetic_cohort ? <strong>⚠ {t("outlook.syntheticCohort")} </strong> : null}
-        {outlook.caveat}
+        {outlookCaveat(outlook, t)}
       </div>
     </section>
   );

@@ -7,14 +7,45 @@ import { notificationsApi, type NotificationOut } from "../api/planned";
 import { formatDateTime } from "../lib/format";
 import { ErrorMessage } from "./ErrorMessage";
 
+type Translate = (k: string, o?: Record<string, unknown>) => string;
+type NotificationText = Pick<NotificationOut, "kind" | "title"> & Partial<Pick<NotificationOut, "body" | "params">>;
+
+const KINDS = ["alert_assigned", "alert_resolved", "alert_unassigned"];
+
+/** The case number a notification is about: from its params, else from the English title of an older row. */
+function caseNumber(n: NotificationText): string | null {
+  const fromParams = n.params?.["case_number"];
+  if (typeof fromParams === "string" && fromParams) return fromParams;
+  return /case (\S+)$/.exec(n.title)?.[1] ?? null;
+}
+
 /**
- * The server writes notification titles in English; known kinds are shown in the UI language, with the
- * case number taken from the title. Unknown kinds keep the server's words.
+ * A notification's title in the UI language. The server stores kind + params (and English words for API
+ * clients and rows written before params existed); unknown kinds keep the server's words.
  */
-export function notificationTitle(n: Pick<NotificationOut, "kind" | "title">, t: (k: string, o?: Record<string, unknown>) => string): string {
-  const num = /case (\S+)$/.exec(n.title)?.[1];
-  if (!num || !["alert_assigned", "alert_resolved", "alert_unassigned"].includes(n.kind)) return n.title;
+export function notificationTitle(n: NotificationText, t: Translate): string {
+  const num = caseNumber(n);
+  if (!num || !KINDS.includes(n.kind)) return n.title;
   return t(`notification.${n.kind}`, { case: num, defaultValue: n.title });
+}
+
+/** A notification's body in the UI language from its params; the server's English body when it has none. */
+export function notificationBody(n: NotificationText, t: Translate): string {
+  const body = n.body ?? "";
+  const p = n.params;
+  if (!p || !KINDS.includes(n.kind)) return body;
+  const opts: Record<string, unknown> = { defaultValue: body, interpolation: { escapeValue: false } };
+  if (n.kind === "alert_assigned") {
+    const fields = p["fields"];
+    if (!Array.isArray(fields)) return body;
+    const label = (f: unknown) => t(`report.field.${String(f)}`, { defaultValue: String(f) });
+    opts.fields = fields.map(label).join(t("notification.listSeparator"));
+  } else if (n.kind === "alert_resolved") {
+    const reason = p["reason"];
+    if (typeof reason !== "string") return body;
+    opts.reason = t(`resolution.${reason}`, { defaultValue: reason });
+  }
+  return t(`notificationBody.${n.kind}`, opts);
 }
 
 /** Unread notifications (alerts assigned to me, outcomes of my reports); polled every 30 s. */
@@ -63,7 +94,7 @@ export function Bell() {
               <li key={n.id} className={n.read_at ? "read" : "unread"}>
                 <button type="button" onClick={() => go(n)}>
                   <span className="n-title">{notificationTitle(n, t)}</span>
-                  <span className="n-body small muted">{n.body}</span>
+                  <span className="n-body small muted">{notificationBody(n, t)}</span>
                   <span className="n-time small muted mono">{formatDateTime(n.created_at, i18n.language)}</span>
                 </button>
               </li>

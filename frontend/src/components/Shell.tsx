@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { NavLink, Outlet } from "react-router";
-import { useAuth } from "../auth/AuthProvider";
+import { useAuth, useOptionalAuth } from "../auth/AuthProvider";
 import { LANGUAGES, setLanguage, type Language } from "../i18n";
 import { UploadDrawer } from "../upload/UploadDrawer";
 import { useUploads } from "../upload/UploadProvider";
@@ -10,8 +10,10 @@ import { ErrorMessage } from "./ErrorMessage";
 
 export function LanguageSwitch() {
   const { t, i18n } = useTranslation();
+  const auth = useOptionalAuth();
+  const choose = (lang: Language) => (auth ? auth.chooseLanguage(lang) : setLanguage(lang));
   return (
-    <select className="lang-switch" aria-label={t("header.language")} value={i18n.language} onChange={(e) => setLanguage(e.target.value as Language)}>
+    <select className="lang-switch" aria-label={t("header.language")} value={i18n.language} onChange={(e) => choose(e.target.value as Language)}>
       {LANGUAGES.map((l) => (
         <option key={l.code} value={l.code}>{l.label}</option>
       ))}
