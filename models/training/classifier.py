@@ -781,7 +781,7 @@ def classifier_md_extra(card: dict[str, Any]) -> str:
         lines.append(f"- **Calibration and thresholds, chosen without {g.get('real_crop_validation_centres')}:** "
                      + _oof_line(cal) + ".")
     if gs.get("decision_note"):
-        lines.append(f"- **Rule fixed before any {g.get('real_crop_validation_centres')} figure was computed.** "
+        lines.append(f"- **Rule, fixed before the recalibrated model was measured on {g.get('real_crop_validation_centres')}.** "
                      f"{gs['decision_note']}")
     lines.append(f"- **Shipped model, train {g.get('real_crop_train_centres')} → validate {g.get('real_crop_validation_centres')}** "
                  f"({gs.get('n')} crops, {gs.get('n_pos')} GS, slides never trained on"
