@@ -82,7 +82,7 @@ class JobCancelled(Exception):
 class PipelineResultLike(Protocol):
     """What `worker.pipeline.run.PipelineResult` offers: glomeruli dicts (polygon_px, bbox_px, score,
     findings, status, flags, area_um2), timings per stage, and the models used (list of cards or a
-    name → version dict). Optional: `slide` (facts about the slide), `summary`."""
+    name → version dict). Optional: `slide` (facts about the slide), `stats`, `summary`."""
 
     glomeruli: list[dict[str, Any]]
     timings_s: dict[str, float]
@@ -356,6 +356,9 @@ def finish_succeeded(lease: Lease, result: PipelineResultLike, *, total_s: float
         summary["n_glomeruli"] = len(glomeruli)
         if isinstance(getattr(result, "slide", None), dict):
             summary["slide"] = result.slide  # type: ignore[attr-defined]
+        if isinstance(getattr(result, "stats", None), dict):
+            # tiles, resolutions, the focus reference and `slide_blurred` (the viewer warns: rescan)
+            summary["stats"] = result.stats  # type: ignore[attr-defined]
         versions, model_cards = _model_versions(result.models)
         if model_cards:
             summary["models"] = model_cards

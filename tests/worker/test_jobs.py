@@ -247,3 +247,17 @@ def test_heartbeat_stops_vouching_after_the_deadline(owner: Person) -> None:
     hb.start()
     hb.join(2)
     assert not hb.is_alive()
+
+
+def test_pipeline_stats_reach_the_job_result(owner: Person) -> None:
+    """The focus reference and `slide_blurred` are slide facts the viewer shows (a rescan warning)."""
+    slide = make_slide(owner)
+    job_id = queue_job(slide, owner)
+    lease = jobs.claim(job_id, worker_id="w")
+    assert lease is not None
+    res = fake_pipeline.FakeResult(glomeruli=[])
+    res.stats = {"focus_version": "1.0.0", "focus_reference": 0.41, "slide_blurred": True}  # type: ignore[attr-defined]
+    assert jobs.finish_succeeded(lease, res, total_s=1.0)
+    job = job_row(job_id)
+    assert job.state == "succeeded"
+    assert job.result["stats"] == {"focus_version": "1.0.0", "focus_reference": 0.41, "slide_blurred": True}
