@@ -242,8 +242,8 @@ def main() -> None:
         ("read only (s)", f"{t_read:.2f}"),
         ("model compute only, ORT (s)", f"{t_comp:.2f}"),
         ("torch eager, same nets (s)", f"{t_torch:.2f}  (max |Δ| vs ORT: detector logits {diff:.1e}, classifier probs {cdiff:.1e})"),
-        ("target 1.3 × max(read, compute) (s)", f"{bound:.2f} -> {'met' if e2e <= bound else 'NOT met'} "
-                                                 f"(ratio {e2e / max(t_read, t_comp):.2f})"),
+        ("target 1.3 × max(read, compute) (s)",
+         f"{bound:.2f} -> {'met' if e2e <= bound else 'NOT met'} (ratio {e2e / max(t_read, t_comp):.2f})"),
         ("target < 10 s", "met" if e2e < 10 else "NOT met"),
         ("peak RSS after pipeline (MB)", f"{rss_pipeline:.0f}"),
         ("peak RSS incl. torch (MB)", f"{peak_rss_mb():.0f}"),

@@ -22,7 +22,13 @@ from PIL import Image
 from app.slides.reader import SlideReader
 from worker.evaluation.metrics import sigmoid
 from worker.pipeline.focus import FocusJudge
-from worker.pipeline.instances import Instance, InstanceParams, ProbabilityCanvas, RowStreamExtractor, transposed
+from worker.pipeline.instances import (
+    Instance,
+    InstanceParams,
+    ProbabilityCanvas,
+    RowStreamExtractor,
+    transposed,
+)
 from worker.pipeline.models import LoadedModel
 from worker.pipeline.mosaic import TileMosaic
 
