@@ -386,6 +386,9 @@ def test_1_pathologist_uploads_analyses_and_signs(served: tuple[str, Path], brow
     assert n_drawn >= 1
     if MODELS_PRESENT:  # planted glomeruli (no models) come without a case assessment
         expect(page.get_by_test_id("assessment")).to_be_visible()
+        # the real pipeline ran the out-of-focus check: a count (the synthetic slide is sharp), no rescan warning
+        expect(page.get_by_test_id("out-of-focus")).to_have_text(re.compile(r"^\d+$"))
+        expect(page.get_by_test_id("slide-blurred")).to_have_count(0)
     expect(page.get_by_test_id("model-caveat").first).to_contain_text("research model")
     page.keyboard.press("n")
     card = page.get_by_test_id("glom-card")

@@ -108,6 +108,8 @@ export interface Job {
   progress?: number | null;
   error?: string | null;
   model_versions?: Record<string, string>;
+  /** The worker's summary (n_glomeruli, slide facts, pipeline `stats`); `{hidden: …}` while blinded. */
+  result?: Record<string, unknown>;
   created_at?: string;
   finished_at?: string | null;
 }

@@ -25,6 +25,7 @@ import { readingOrder, step } from "../viewer/order";
 import { SlideViewer, type SlideViewerHandle } from "../viewer/SlideViewer";
 import { ALL_STYLE_KEYS, OVERLAY_STYLES } from "../viewer/styles";
 import { ModelCaveat } from "../models/ModelCaveat";
+import { focusSummary } from "../viewer/focus";
 
 const TABS = ["report", "ai", "comparison", "clinical", "history"] as const;
 type Tab = (typeof TABS)[number];
@@ -161,8 +162,10 @@ function AiPanel({ slide, gloms, analysed, glomError, onPick, selected, job, bli
   for (const g of gloms) byStatus.set(g.status, (byStatus.get(g.status) ?? 0) + 1);
   const assessable = gloms.length - (byStatus.get("not_assessable") ?? 0);
   const present = FINDINGS.map((f) => [f, gloms.filter((g) => (g.finding_states ? g.finding_states[f] === "present" : false)).length] as const).filter(([, n]) => n > 0);
+  const focus = focusSummary(job?.result, gloms);
   return (
     <div className="ai-panel">
+      {focus.slideBlurred ? <p className="error" role="alert" data-testid="slide-blurred">{t("ai.slideBlurred")}</p> : null}
       <ModelCaveat model="glom_detector" />
       <table className="kv">
         <tbody>
@@ -171,6 +174,7 @@ function AiPanel({ slide, gloms, analysed, glomError, onPick, selected, job, bli
           {(["normal", "abnormal", "indeterminate", "not_assessable"] as const).map((s) => (
             <tr key={s}><th>{t(`glomStatus.${s}`)}</th><td className="mono">{byStatus.get(s) ?? 0}</td></tr>
           ))}
+          <tr><th>{t("ai.outOfFocus")}</th><td className="mono" data-testid="out-of-focus">{focus.checked ? focus.outOfFocus : t("ai.focusNotChecked")}</td></tr>
           {present.map(([f, n]) => (
             <tr key={f}><th>{t(`finding.${f}`)}</th><td className="mono">{n}</td></tr>
           ))}
