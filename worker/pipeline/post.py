@@ -94,8 +94,16 @@ class PostProcessor:
         self._done: list[tuple[Instance, NDArray[np.float32]]] = []
         self._error: BaseException | None = None
         self._focus_scores: list[tuple[Instance, float]] = []
+        self._focus_q: queue.Queue[list[Instance] | None] = queue.Queue()
+        self._focus_error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="glomcheck-post", daemon=True)
         self._thread.start()
+        # Focus scoring (1 µm/px reads + filtering) has a thread of its own: its flags are only decided
+        # in finish(), and once the detector is done it then runs beside classification on the other core.
+        self._focus_thread: threading.Thread | None = None
+        if focus is not None:
+            self._focus_thread = threading.Thread(target=self._run_focus, name="glomcheck-focus", daemon=True)
+            self._focus_thread.start()
 
     # -- called from the detector's thread --------------------------------------------------
     def offer(self, final_line: int) -> None:
@@ -106,8 +114,13 @@ class PostProcessor:
         """Handle the rest of the (now complete) map; (instance, probabilities) sorted top-left first."""
         self._q.put(None)
         self._thread.join()
+        self._focus_q.put(None)
+        if self._focus_thread is not None:
+            self._focus_thread.join()
         if self._error is not None:
             raise self._error
+        if self._focus_error is not None:
+            raise self._focus_error
         if self.focus is not None and self._focus_scores:
             t0 = time.perf_counter()
             insts = [i for i, _ in self._focus_scores]
@@ -122,7 +135,10 @@ class PostProcessor:
     def cancel(self) -> None:
         self._stop.set()
         self._q.put(None)
+        self._focus_q.put(None)
         self._thread.join()
+        if self._focus_thread is not None:
+            self._focus_thread.join()
 
     # -- the thread ---------------------------------------------------------------------------
     def _run(self) -> None:
@@ -130,10 +146,6 @@ class PostProcessor:
 
         yield_to_model()
         try:
-            if self.focus is not None:  # the reference patches first, while the detector starts
-                t0 = time.perf_counter()
-                self.focus.measure_patches()
-                self.stats["focus_s"] += time.perf_counter() - t0
             end = False
             while not end:
                 item = self._q.get()
@@ -163,10 +175,8 @@ class PostProcessor:
                    self.extractor.feed(self.canvas.columns, self.canvas.width, self.tissue, final, end=end)]
         self.stats["instances_s"] += time.perf_counter() - t0
         self.stats["slabs"] += 1
-        if self.focus is not None:  # scores now, flags in finish() against the reference outside every glomerulus
-            t0 = time.perf_counter()
-            self._focus_scores += [(inst, self.focus.score(self._box_px0(inst))) for inst in new]
-            self.stats["focus_s"] += time.perf_counter() - t0
+        if self.focus is not None and new:  # scored on the focus thread; flags in finish()
+            self._focus_q.put(new)
         self._uncropped += new
         t0 = time.perf_counter()
         waiting: list[Instance] = []
@@ -189,6 +199,25 @@ class PostProcessor:
             probs = classify_crops(self.cls, np.stack([c for _, c in batch]))
             self.stats["classify_s"] += time.perf_counter() - t0
             self._done += [(inst, p) for (inst, _), p in zip(batch, probs)]
+
+    def _run_focus(self) -> None:
+        """The reference patches first (while the detector starts), then each glomerulus handed over."""
+        from worker.pipeline.run import yield_to_model
+
+        yield_to_model()
+        assert self.focus is not None
+        try:
+            t0 = time.perf_counter()
+            self.focus.measure_patches()
+            self.stats["focus_s"] += time.perf_counter() - t0
+            while (batch := self._focus_q.get()) is not None:
+                if self._stop.is_set():
+                    return
+                t0 = time.perf_counter()
+                self._focus_scores += [(inst, self.focus.score(self._box_px0(inst))) for inst in batch]
+                self.stats["focus_s"] += time.perf_counter() - t0
+        except BaseException as exc:  # noqa: BLE001 - re-raised by finish()
+            self._focus_error = exc
 
     def _box_px0(self, inst: Instance) -> tuple[float, float, float, float]:
         g = self.grid_px0
