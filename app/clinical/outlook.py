@@ -12,6 +12,7 @@ from app.clinical.schemas import OutlookInterval, OutlookOut
 from app.clinical.service import baseline_of, scoped_case
 from app.db.models import User
 from app.errors import DomainError
+from app.model_cards.service import KNOWN_CARD_CAVEATS
 from app.reports.service import ensure_ai_visible
 from worker import proteinuria
 
@@ -23,13 +24,9 @@ GENERIC_CAVEAT = (
 )
 
 # The caveat as data, so each UI language can phrase it (the English ``caveat`` string stays for API clients):
-# a list of {"code", params…}. A model card's caveat gets a code only when its exact words are known here,
-# so the Japanese UI shows a translation of what the card says — never of an older or different card. Any
-# other card caveat goes out as {"code": "card_text", "text": <the card's own words>}, shown as written.
-KNOWN_CARD_CAVEATS: dict[str, str] = {
-    "SYNTHETIC MODEL: fitted on a computer-generated cohort (models/training/cohort.py), not on patients. "
-    "Its numbers demonstrate the pipeline only and must not inform the care of any patient.": "synthetic_cohort_v1",
-}
+# a list of {"code", params…}. A model card's caveat gets a code only when its exact words are known
+# (`KNOWN_CARD_CAVEATS`, shared with the model cards page). Any other card caveat goes out as
+# {"code": "card_text", "text": <the card's own words>}, shown as written.
 
 
 def caveat_data(*, card_caveat: str | None, synthetic: bool, horizon_months: int) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ class ModelCardOut(BaseModel):
     synthetic_only: list[str] = Field(default_factory=list, description="findings learnt from synthetic data only")
     synthetic_cohort: bool = False
     caveat: str | None = None
+    caveat_code: str | None = Field(None, description="the caveat's code when the UI has a translation of its exact words")
     training_data: list[dict[str, Any]] = Field(default_factory=list)
     licence: str | None = None
     metrics: dict[str, Any] = Field(default_factory=dict, description="model-level metrics (not per class)")

@@ -28,6 +28,14 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return h.hexdigest()
 
 
+# A card's caveat gets a code only when its exact words are known here, so the Japanese UI shows a
+# translation of what the card says — never of an older or different card (the UI's strings
+# `outlook.caveat.<code>`). A test fails when a shipped card's caveat has no entry.
+KNOWN_CARD_CAVEATS: dict[str, str] = {
+    "SYNTHETIC MODEL: fitted on a computer-generated cohort (models/training/cohort.py), not on patients. "
+    "Its numbers demonstrate the pipeline only and must not inform the care of any patient.": "synthetic_cohort_v1",
+}
+
 def _card_dirs() -> list[Path]:
     if not MODELS_DIR.is_dir():
         return []
@@ -103,6 +111,7 @@ def _out(folder: Path, card: dict[str, Any]) -> ModelCardOut:
         stains=[str(s) for s in card.get("stains") or []], classes=_classes(card),
         synthetic_only=[str(s) for s in card.get("synthetic_only") or []],
         synthetic_cohort=bool(card.get("synthetic_cohort")), caveat=card.get("caveat"),
+        caveat_code=KNOWN_CARD_CAVEATS.get(str(card.get("caveat") or "")),
         training_data=[t for t in training or [] if isinstance(t, dict)], licence=card.get("licence"),
         metrics=metrics, file=_file(folder, card), created=card.get("created") or card.get("created_at"),
     )

@@ -76,3 +76,8 @@ def test_shipped_cards_are_listed(app_client: TestClient, users: dict[str, Perso
     for m in items:
         assert m["file"]["sha256_matches"] in (True, None), m["key"]
         assert app_client.get(f"/api/models/{m['key']}").status_code == 200
+        # a shipped caveat always has a translation code, so the Japanese page never shows English alone
+        if m["caveat"]:
+            assert m["caveat_code"] == service.KNOWN_CARD_CAVEATS[m["caveat"]], m["key"]
+        else:
+            assert m["caveat_code"] is None

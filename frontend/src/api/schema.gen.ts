@@ -1959,6 +1959,11 @@ export interface components {
             synthetic_cohort: boolean;
             /** Caveat */
             caveat?: string | null;
+            /**
+             * Caveat Code
+             * @description the caveat's code when the UI has a translation of its exact words
+             */
+            caveat_code?: string | null;
             /** Training Data */
             training_data?: {
                 [key: string]: unknown;
@@ -2024,6 +2029,11 @@ export interface components {
             synthetic_cohort: boolean;
             /** Caveat */
             caveat?: string | null;
+            /**
+             * Caveat Code
+             * @description the caveat's code when the UI has a translation of its exact words
+             */
+            caveat_code?: string | null;
             /** Training Data */
             training_data?: {
                 [key: string]: unknown;

@@ -27,7 +27,7 @@ function SyntheticWarning({ card }: { card: ModelCard }) {
           <ul className="syn-list">{syn.map((f) => <li key={f}>{t(`finding.${f}`, { defaultValue: f })}</li>)}</ul>
         </>
       ) : null}
-      {card.caveat ? <p>{card.caveat}</p> : null}
+      {card.caveat ? <p data-testid="card-caveat">{card.caveat_code ? t(`outlook.caveat.${card.caveat_code}`, { defaultValue: card.caveat }) : card.caveat}</p> : null}
     </div>
   );
 }

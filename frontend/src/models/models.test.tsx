@@ -2,7 +2,7 @@ import { render, screen, within } from "@testing-library/react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { MemoryRouter } from "react-router";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import "../i18n";
+import i18n from "../i18n";
 import { ModelCaveat } from "./ModelCaveat";
 import { ModelsView } from "./ModelsPage";
 
@@ -34,6 +34,25 @@ describe("model cards", () => {
     expect(c.querySelector('tr[data-finding="global_sclerosis"]')).toHaveTextContent("may alert");
     expect(c.querySelector('tr[data-finding="cellular_crescent"]')).toHaveTextContent("never alone");
     expect(await within(c).findByText("Full model card (CARD.md)")).toBeInTheDocument();
+  });
+  it("a synthetic cohort's caveat is shown in the UI language when its words are known (caveat_code)", async () => {
+    const cohort = { ...card, key: "proteinuria", name: "proteinuria", classes: [], synthetic_only: [], synthetic_cohort: true,
+      caveat: "SYNTHETIC MODEL: fitted on a computer-generated cohort", caveat_code: "synthetic_cohort_v1" };
+    vi.stubGlobal("fetch", vi.fn(async (input: RequestInfo | URL) => {
+      const url = input instanceof Request ? input.url : String(input);
+      const body = url.endsWith("/api/openapi.json") ? { paths: { "/api/models": {} } } : url.endsWith("/api/models") ? { items: [cohort] } : { ...cohort, card: {}, card_md: "# proteinuria" };
+      return new Response(JSON.stringify(body), { status: 200, headers: { "Content-Type": "application/json" } });
+    }));
+    await i18n.changeLanguage("ja");
+    try {
+      const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+      render(<QueryClientProvider client={qc}><MemoryRouter><ModelsView /></MemoryRouter></QueryClientProvider>);
+      const caveat = await screen.findByTestId("card-caveat");
+      expect(caveat).toHaveTextContent("合成モデル");
+      expect(caveat).not.toHaveTextContent("SYNTHETIC MODEL");
+    } finally {
+      await i18n.changeLanguage("en");
+    }
   });
   it("the caveat beside AI numbers links to the card", () => {
     render(<MemoryRouter><ModelCaveat model="glom_classifier" /></MemoryRouter>);
