@@ -56,7 +56,7 @@ def read_crops(reader: SlideReader, centres: list[tuple[float, float]], *, mpp0:
 
 
 class PostProcessor:
-    """Background thread: final map rows → instances → crops → classification.
+    """Background threads: final map lines → instances → crops → classification, and focus scores.
 
     Args:
         canvas: the detector's probability canvas (rows above the offered final row never change).
