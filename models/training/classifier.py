@@ -260,14 +260,30 @@ def max_ba_cut(y: NDArray[np.float64], p: NDArray[np.float64]) -> float:
     return round(t_best, 4)
 
 
-def oof_calibration(oof: Path, *, seeds: list[int] | None = None) -> dict[str, Any]:
+def _load_oof(oof: Path | list[Path]) -> dict[str, Any]:
+    """One `crossval_gs --save` file, or several runs of the same folds with other seeds (per-seed rows stacked)."""
+    files = [oof] if isinstance(oof, (str, Path)) else list(oof)
+    ds = [dict(np.load(f, allow_pickle=False)) for f in files]
+    d = ds[0]
+    for f, e in zip(files[1:], ds[1:]):
+        for k in ("y", "fold", "slide", "centre", "image", "tta", "epochs", "arch"):
+            if not np.array_equal(d[k], e[k]):
+                raise ValueError(f"{f}: {k} differs from {files[0]} (not the same folds/recipe)")
+    seeds = np.concatenate([e["seeds"] for e in ds])
+    if len(set(seeds.tolist())) != len(seeds):
+        raise ValueError(f"a seed appears in more than one of {files}")
+    return {**d, "z": np.concatenate([e["z"] for e in ds]), "seeds": seeds}
+
+
+def oof_calibration(oof: Path | list[Path], *, seeds: list[int] | None = None) -> dict[str, Any]:
     """Platt (a, b) and thresholds chosen on out-of-fold logits of the training centre (`crossval_gs --save`).
 
     a, b: `fit_platt` on the pooled out-of-fold logits (mean over the seeds present for every crop); t_lo, t_hi:
     the card's rules (`choose_thresholds`) on the calibrated out-of-fold probabilities; t_balanced: the cut of
     highest balanced accuracy there (reported, not used by the worker). Nothing of the held-out centre is read.
+    Several files (the same folds run with other seeds, e.g. in parallel) are pooled seed by seed.
     """
-    d = np.load(oof, allow_pickle=False)
+    d = _load_oof(oof)
     zs, y, all_seeds = d["z"], d["y"], [int(s) for s in d["seeds"]]
     keep = [i for i, s in enumerate(all_seeds) if (seeds is None or s in seeds) and not np.isnan(zs[i]).any()]
     if not keep:
@@ -685,7 +701,8 @@ def ship_composed(
         "epochs": saved.get("epochs"), "seeds": seeds,
         "global_sclerosis": {"real_crops_train": len(tr_rec), "real_crop_train_centres": train_centres,
                              "real_crops_validation": len(va_rec), "real_crop_validation_centres": sorted(val_centres),
-                             "synthetic_crops_train": 0, "seeds": seeds, "tta_transforms": tta, "platt": platt},
+                             "synthetic_crops_train": 0, "seeds": seeds, "tta_transforms": tta, "platt": platt,
+                             "hed_jitter": bool(saved.get("hed"))},
         "other_findings": {"from": f"glom_classifier v{old_card['version']} (network and thresholds unchanged)",
                            **{k: v for k, v in old_card.get("training", {}).items() if k not in ("torch_ort_max_abs_diff",)}},
         "torch_ort_max_abs_diff": diff, **(extra_training or {})})
@@ -741,7 +758,8 @@ def _oof_line(cal: dict[str, Any]) -> str:
     th = cal.get("thresholds") or {}
     return (f"slide-grouped {cal.get('folds')}-fold cross-validation within centre(s) {cal.get('centres')} only "
             f"({o.get('n')} crops, {o.get('n_pos')} GS, {cal.get('slides')} slides; slides dealt to folds round robin in "
-            f"sorted order), the shipped members' recipe ({cal.get('arch')}, {cal.get('epochs')} epochs), one network per "
+            f"sorted order), the shipped members' recipe ({cal.get('arch')}, {cal.get('epochs')} epochs"
+            f"{', HED-space stain jitter' if cal.get('hed') else ''}), one network per "
             f"seed {cal.get('seeds')} and fold, out-of-fold logit = mean over those networks x {cal.get('tta')} transforms "
             f"(as shipped). On the pooled out-of-fold logits: Platt a = {cal.get('a')}, b = {cal.get('b')} (log loss); "
             f"t_lo = {th.get('t_lo')} and t_hi = {th.get('t_hi')} by the card's rules on the calibrated out-of-fold "
@@ -750,6 +768,23 @@ def _oof_line(cal: dict[str, Any]) -> str:
             f"{_f(o.get('balanced_accuracy_at_0.5'))}, at t_hi {_f(o.get('balanced_accuracy_at_t_hi'))}, decided only "
             f"{_f(o.get('balanced_accuracy_decided'))} with {_f(o.get('indeterminate_fraction'))} indeterminate, at the "
             f"max-BA cut {_f(o.get('balanced_accuracy_at_t_balanced'))}, ECE {_f((o.get('calibration') or {}).get('ece'))}")
+
+
+def _oof_figures(o: dict[str, Any]) -> str:
+    return (f"AUC {_f(o.get('auc'), 4)}, balanced accuracy at its own t_hi ({_f(o.get('t_hi'), 4)}) "
+            f"{_f(o.get('balanced_accuracy_at_t_hi'), 4)}, at 0.5 {_f(o.get('balanced_accuracy_at_0.5'), 4)}, decided only "
+            f"{_f(o.get('balanced_accuracy_decided'), 4)} with {_f(o.get('indeterminate_fraction'))} indeterminate, ECE "
+            f"{_f(o.get('ece'))}; Platt a = {o.get('a')}, b = {o.get('b')}, t_lo {o.get('t_lo')}")
+
+
+def _trial_line(t: dict[str, Any]) -> str:
+    """A pre-registered recipe trial: what was tried, the rule, the out-of-fold figures and the decision."""
+    cand, ship = t.get("candidate_oof") or {}, t.get("shipped_oof") or {}
+    return (f"- **Recipe trial: {t.get('name')}** (rule written down {t.get('pre_registered')}, before the candidate was "
+            f"run). Candidate: {t.get('candidate')}. Rule: {t.get('rule')} Out of fold within {t.get('centres')} "
+            f"({t.get('cross_validation')}), candidate: {_oof_figures(cand)}; per-fold AUC by seed "
+            f"{cand.get('fold_auc_per_seed')}. Shipped recipe, same folds and seeds: {_oof_figures(ship)}. "
+            f"**Decision: {'adopted' if t.get('adopted') else 'not adopted'}.** {t.get('note', '')}".rstrip())
 
 
 def classifier_md_extra(card: dict[str, Any]) -> str:
@@ -769,7 +804,10 @@ def classifier_md_extra(card: dict[str, Any]) -> str:
              (f"- **Recipe.** {len(g.get('seeds', []))} networks (seeds {g.get('seeds')}) trained from scratch on the real "
               f"crops of centre(s) {g.get('real_crop_train_centres')} only ({g.get('real_crops_train')} crops; no synthetic "
               f"crops), {tr.get('epochs')} epochs, optical-density stain jitter plus white-balance/contrast/gamma/saturation "
-              "jitter, random diameter 150–250 µm, aspect and offset. Inside the ONNX graph: per-image stain normalisation "
+              "jitter" + (", then HED-space stain jitter (haematoxylin/eosin/residual concentrations each scaled by "
+                          "U(0.85, 1.15) and shifted by U(−0.05, 0.05))" if (tr.get("global_sclerosis_recipe") or {}).get("hed")
+                          else "") +
+              ", random diameter 150–250 µm, aspect and offset. Inside the ONNX graph: per-image stain normalisation "
               "(optical density standardised per channel over tissue pixels), 2×2 average pooling (the networks see 64² px at "
               f"4 µm/px), {g.get('tta_transforms')} dihedral test-time transform(s), logits averaged over networks and "
               f"transforms, then Platt scaling a·z + b (a = {platt.get('a')}, b = {platt.get('b')}) fitted on "
@@ -791,7 +829,8 @@ def classifier_md_extra(card: dict[str, Any]) -> str:
         rline = {**rev, "thresholds_used": rev.get("thresholds_used") or rev.get("thresholds") or {}}
         if rcal:
             rline["thresholds_used"] = {**rline["thresholds_used"], "t_balanced": rcal["thresholds"].get("t_balanced")}
-        lines.append(f"- **Reverse direction, same recipe, a separate model (not shipped): train {rev.get('train_centres')} → "
+        lines.append(f"- **Reverse direction, {rev.get('recipe_note', 'same recipe')}, a separate model (not shipped): "
+                     f"train {rev.get('train_centres')} → "
                      f"validate {rev.get('validation_centres')}** ({rev.get('n')} crops, {rev.get('n_pos')} GS; "
                      + (f"Platt and thresholds from {rcal.get('centres')}-internal cross-validation: " + _oof_line(rcal)
                         + ". On the validation centre: " if rcal else "thresholds and Platt chosen on the validation centre): ")
@@ -799,7 +838,8 @@ def classifier_md_extra(card: dict[str, Any]) -> str:
     if cv:
         lines.append("- **Slide-grouped cross-validation over both centres** (real crops only, "
                      f"{cv.get('folds')} folds, each fold holding slides of both centres, 1 seed, {cv.get('tta')} transforms, "
-                     "no calibration): out-of-fold " + "; ".join(
+                     "no calibration" + (f"; {cv['recipe_note']}" if cv.get("recipe_note") else "") + "): out-of-fold "
+                     + "; ".join(
                          f"{k}: AUC {v.get('auc')}, balanced accuracy at 0.5 {v.get('balanced_accuracy_at_0.5')}, ECE {v.get('ece')}"
                          for k, v in cv.items() if isinstance(v, dict) and "auc" in v) + ".")
     for prev in prevs:
@@ -808,6 +848,8 @@ def classifier_md_extra(card: dict[str, Any]) -> str:
                      f"ECE {prev.get('ece')}" + (f"; {prev['note']}" if prev.get("note") else "") + ".")
     if gs.get("selection_note"):
         lines.append(f"- **How the recipe was chosen.** {gs['selection_note']}")
+    for trial in gs.get("recipe_trials") or []:
+        lines.append(_trial_line(trial))
     if gs.get("target_note"):
         lines.append(f"- **Target** (AUC ≥ 0.97 and balanced accuracy ≥ 0.93 on real crops from slides not used in training). "
                      f"{gs['target_note']}")
@@ -936,12 +978,13 @@ def _main() -> None:
                       extra_training=json.loads(extra_training.read_text()) if extra_training else None, log=click.echo)
 
     @cli.command("oof-calibration")
-    @click.option("--oof", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
-                  help="The .npz written by `crossval --save` on the training centre only.")
+    @click.option("--oof", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
+                  help="The .npz written by `crossval --save` on the training centre only (repeat: same folds, "
+                       "other seeds, pooled).")
     @click.option("--seed", "seeds", type=int, multiple=True, help="Only these seeds (default: all complete ones).")
-    def oof_calibration_cmd(oof: Path, seeds: tuple[int, ...]) -> None:
+    def oof_calibration_cmd(oof: tuple[Path, ...], seeds: tuple[int, ...]) -> None:
         """Platt (a, b), t_lo/t_hi (card rules) and the max-balanced-accuracy cut on out-of-fold logits, as JSON."""
-        click.echo(json.dumps(oof_calibration(oof, seeds=list(seeds) or None)))
+        click.echo(json.dumps(oof_calibration(list(oof), seeds=list(seeds) or None)))
 
     @cli.command("members-from-onnx")
     @click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)

@@ -193,6 +193,29 @@ def test_oof_calibration_and_fixed_thresholds(tmp_path: Path) -> None:
     assert "balanced_accuracy_at_t_balanced" in rep
 
 
+def test_oof_calibration_pools_runs_split_by_seed(tmp_path: Path) -> None:
+    """The same folds run as two processes (seeds split) give the calibration of one run with all seeds."""
+    import pytest
+
+    from models.training.classifier import oof_calibration
+
+    rng = np.random.default_rng(3)
+    n = 200
+    y = (rng.random(n) < 0.4).astype(np.float64)
+    z = np.stack([(2 * y - 1) + rng.normal(0, 1, n) for _ in range(3)])
+    common = {"y": y, "fold": np.asarray([i % 5 for i in range(n)]), "slide": np.asarray([f"s{i % 10}" for i in range(n)]),
+              "centre": np.asarray(["A"] * n), "image": np.asarray([f"{i}.png" for i in range(n)]), "tta": 2,
+              "epochs": 40, "arch": "glomnet_n64"}
+    np.savez(tmp_path / "all.npz", z=z, seeds=np.asarray([0, 1, 2]), **common)
+    np.savez(tmp_path / "s01.npz", z=z[:2], seeds=np.asarray([0, 1]), **common)
+    np.savez(tmp_path / "s2.npz", z=z[2:], seeds=np.asarray([2]), **common)
+    assert oof_calibration([tmp_path / "s01.npz", tmp_path / "s2.npz"]) == oof_calibration(tmp_path / "all.npz")
+    with pytest.raises(ValueError, match="more than one"):
+        oof_calibration([tmp_path / "s01.npz", tmp_path / "all.npz"])
+    np.savez(tmp_path / "other.npz", z=z[2:], seeds=np.asarray([2]), **{**common, "epochs": 30})
+    with pytest.raises(ValueError, match="epochs"):
+        oof_calibration([tmp_path / "s01.npz", tmp_path / "other.npz"])
+
 def test_max_ba_cut_separates_separable_classes() -> None:
     from models.training.classifier import max_ba_cut
 
