@@ -720,6 +720,10 @@ def _f(v: Any, nd: int = 3) -> str:
     return "–" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 
 
+def _confusion(c: dict[str, Any]) -> str:
+    return f"tp {c.get('tp')}, fn {c.get('fn')}, tn {c.get('tn')}, fp {c.get('fp')}"
+
+
 def _gs_line(m: dict[str, Any]) -> str:
     """Figures on a validation centre; wording depends on where Platt and thresholds were chosen."""
     th = m.get("thresholds_used") or {}
@@ -739,13 +743,12 @@ def _gs_line(m: dict[str, Any]) -> str:
     own_th = own.get("thresholds") or {}
     cb = m.get("confusion_at_t_balanced") or {}
     return (f"AUC **{_f(m.get('auc'), 4)}**; balanced accuracy at t_hi ({_f(th.get('t_hi'), 4)}, chosen on {src}) "
-            f"**{_f(m.get('balanced_accuracy_at_t_hi'))}** (confusion tp {c.get('tp')}, fn {c.get('fn')}, tn {c.get('tn')}, "
-            f"fp {c.get('fp')}); at 0.5 after the {src} Platt scaling **{_f(m.get('balanced_accuracy_at_0.5'))}**, at 0.5 "
+            f"**{_f(m.get('balanced_accuracy_at_t_hi'))}** (confusion {_confusion(c)}); at 0.5 after the {src} Platt scaling **{_f(m.get('balanced_accuracy_at_0.5'))}**, at 0.5 "
             f"without calibration {_f(m.get('uncalibrated_balanced_accuracy_at_0.5'))}; decided only "
             f"{_f(m.get('balanced_accuracy_decided'))} with {_f(m.get('indeterminate_fraction'))} of crops indeterminate "
             f"(between t_lo {_f(th.get('t_lo'), 4)} and t_hi); at the {src} max-balanced-accuracy cut "
             f"({_f(th.get('t_balanced'), 4)}, not used by the worker) {_f(m.get('balanced_accuracy_at_t_balanced'))} "
-            f"(tp {cb.get('tp')}, fn {cb.get('fn')}, tn {cb.get('tn')}, fp {cb.get('fp')}); ECE "
+            f"({_confusion(cb)}); ECE "
             f"{_f((m.get('calibration') or {}).get('ece'))} with the {src} Platt, {_f(m.get('uncalibrated_ece'))} "
             f"uncalibrated. For comparison only (not shipped), fitting Platt and thresholds on these same crops would give "
             f"BA {_f(own.get('balanced_accuracy_at_0.5'))} at 0.5 and {_f(own.get('balanced_accuracy_at_t_hi'))} at its own "

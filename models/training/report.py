@@ -92,6 +92,12 @@ glomerulus crossing a tile border can be neither split nor duplicated."""
 DATA_FIELDS = "/work/shared/data/fields/aidpath-pas"
 
 
+def _prf(d: dict[str, Any]) -> str:
+    """Detection counts and rates as the card words them."""
+    return (f"TP {d['tp']}, FP {d['fp']}, FN {d['fn']}, precision {d['precision']}, recall {d['recall']}, "
+            f"F1 {d['f1']}")
+
+
 def _fmt(v: Any) -> str:
     return "–" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
@@ -150,8 +156,7 @@ def render_card_md(model_dir: Path, *, extra: str = "") -> str:
                      "; never trained on)") if split == "heldout" else f"split '{split}'"
             n_glom = rf["tp"] + rf["fn"]
             lines += ["", (f"**Real tissue** ({rf['fields']} AIDPATH PAS fields, {which}; assumed {rf['field_mpp_assumed']} "
-                      f"µm/px; {rf['dont_care']} glomeruli cut by the field edge are don't-care): TP {rf['tp']}, FP {rf['fp']}, "
-                      f"FN {rf['fn']}, precision {rf['precision']}, recall {rf['recall']}, F1 {rf['f1']}. "
+                      f"µm/px; {rf['dont_care']} glomeruli cut by the field edge are don't-care): {_prf(rf)}. "
                       f"**This rests on only {n_glom} scorable glomeruli in {rf['fields']} fields**: one glomerulus more or "
                       f"less changes recall by {1 / max(1, n_glom):.2f}, so read it as a sanity check, not an accuracy "
                       "estimate.")]
@@ -160,11 +165,8 @@ def render_card_md(model_dir: Path, *, extra: str = "") -> str:
                 n_rv = rv["tp"] + rv["fn"]
                 lines += ["", (f"**Reverse fold** (a separate model, not shipped: same recipe and seed, trained on the "
                           f"held-out half {', '.join(rv.get('trained_on', []))} instead, scored on the other "
-                          f"{rv['fields']} fields): TP {rv['tp']}, FP {rv['fp']}, FN {rv['fn']}, precision "
-                          f"{rv['precision']}, recall {rv['recall']}, F1 {rv['f1']} ({n_rv} scorable glomeruli, "
-                          f"{rv['dont_care']} edge-cut don't-care). Both folds pooled: TP {rv['pooled']['tp']}, FP "
-                          f"{rv['pooled']['fp']}, FN {rv['pooled']['fn']}, precision {rv['pooled']['precision']}, recall "
-                          f"{rv['pooled']['recall']}, F1 {rv['pooled']['f1']} — **{rv['pooled']['tp'] + rv['pooled']['fn']} "
+                          f"{rv['fields']} fields): {_prf(rv)} ({n_rv} scorable glomeruli, "
+                          f"{rv['dont_care']} edge-cut don't-care). Both folds pooled: {_prf(rv['pooled'])} — **{rv['pooled']['tp'] + rv['pooled']['fn']} "
                           "scorable glomeruli in 24 fields**, still far too few for an accuracy estimate."
                           + (" The reverse fold's test half includes 10165.png, whose detached tuft is not annotated "
                              "(data README), so one of its false positives may be a true glomerulus."
