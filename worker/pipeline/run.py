@@ -228,14 +228,13 @@ def detect(
     progress: Progress | None = None,
     should_cancel: Callable[[], bool] | None = None,
     post: Callable[[ProbabilityCanvas, TileMosaic, int], PostProcessor] | None = None,
-    axis: int | None = None,
 ) -> Detection:
     """Run the detector over tissue tiles and stitch a slide-wide probability map.
 
     `post`, when given, builds a `PostProcessor` on the canvas, the pixels read and the sweep axis;
     it is told after every batch which map lines (rows, or columns when sweeping left to right) are
     final (no remaining tile reaches before them), so instances and classification run while the
-    detector is still busy further on. `axis` forces the sweep (default: `sweep_axis`).
+    detector is still busy further on. The sweep axis is `sweep_axis(tiles)`.
     """
     card = det.card
     mpp = float(card["input"]["mpp"])
@@ -251,8 +250,8 @@ def detect(
     mw, mh = math.ceil(w0 * mpp0 / out_mpp), math.ceil(h0 * mpp0 / out_mpp)
     canvas = ProbabilityCanvas(mw, mh)
     stats = {"read_s": 0.0, "infer_s": 0.0, "tiles": float(len(tiles))}
-    # top canvas row of each tile still to come: rows above the smallest are final
-    axis = sweep_axis(tiles) if axis is None else axis
+    # first canvas line (row, or column) of each tile still to come: lines before the smallest are final
+    axis = sweep_axis(tiles)
     extent = mh if axis == 0 else mw
     tops = Counter(round((t.y0 if axis == 0 else t.x0) * mpp0 / out_mpp) for t in tiles)
     pp = post(canvas, mosaic, axis) if post is not None else None
