@@ -38,12 +38,21 @@ def evaluate(pred: Path | None, truth: Path | None, fields: Path | None, field_m
         r = evaluate_fields(fields, det, field_mpp=field_mpp, split=split)
         for row in r["per_field"]:
             click.echo(f"{row['field']:>12}  truth {row['n_truth']}  pred {row['n_pred']}  "
-                       f"tp {row['tp']} fp {row['fp']} fn {row['fn']}")
+                       f"tp {row['tp']} fp {row['fp']} fn {row['fn']}  |  visible: truth {row['visible_n_truth']}  "
+                       f"tp {row['visible_tp']} fp {row['visible_fp']} fn {row['visible_fn']}")
         click.echo(f"fields ({split}): {r['fields']}  precision {r['precision']:.3f}  recall {r['recall']:.3f}  F1 {r['f1']:.3f} "
-                   f"(edge-cut glomeruli = don't care: {r['dont_care']})")
+                   f"on {r['scorable']} scorable glomeruli (edge-cut glomeruli = don't care: {r['dont_care']})")
+        click.echo(f"visible part ({split}): precision {r['visible_precision']:.3f}  recall {r['visible_recall']:.3f}  "
+                   f"F1 {r['visible_f1']:.3f} on {r['visible_scorable']} scorable glomeruli (edge-cut regions of "
+                   f"≥ {r['visible_min_area_px']:.0f} field px scored on their visible part; smaller slivers don't care: "
+                   f"{r['visible_dont_care']})")
         click.echo(json.dumps({"task": "detection_fields", "precision": r["precision"], "recall": r["recall"],
                                "f1": r["f1"], "tp": r["tp"], "fp": r["fp"], "fn": r["fn"],
-                               "split": split, "fields": r["fields"], "detector": det.describe()["version"]}))
+                               "split": split, "fields": r["fields"], "detector": det.describe()["version"],
+                               "scorable": r["scorable"], "dont_care": r["dont_care"],
+                               **{k: r[k] for k in ("visible_precision", "visible_recall", "visible_f1", "visible_tp",
+                                                    "visible_fp", "visible_fn", "visible_scorable", "visible_dont_care",
+                                                    "visible_min_area_px")}}))
         return
     if pred is None or truth is None:
         raise click.UsageError("give PRED.json and TRUTH.geojson, or --fields DIR")
