@@ -29,14 +29,18 @@ def train() -> None:
 @click.option("--per-field", type=int, default=60, show_default=True, help="Patches per real field and scale.")
 @click.option("--real-batch", type=int, default=6, show_default=True, help="Real-field patches added to each batch.")
 @click.option("--exclude-field", multiple=True, help="Field file name left out of training (repeatable).")
+@click.option("--edge-cut", type=click.Choice(["dont_care", "visible"]), default="dont_care", show_default=True,
+              help="Real glomeruli cut by the field edge: masked out of the loss (v1.2.0), or their visible part "
+                   "trained on like a whole glomerulus.")
 def detector(slides: tuple[Path, ...], out: Path, steps: int, batch: int, per_slide: int, seed: int, threads: int,
-             fields: Path | None, field_mpp: float, per_field: int, real_batch: int, exclude_field: tuple[str, ...]) -> None:
+             fields: Path | None, field_mpp: float, per_field: int, real_batch: int, exclude_field: tuple[str, ...],
+             edge_cut: str) -> None:
     """Train the detector on SLIDES (files or folders; each slide with a same-named QuPath .geojson)."""
     from models.training.detector import train_detector
 
     train_detector(list(slides), out, steps=steps, batch=batch, per_slide=per_slide, seed=seed, threads=threads,
                    fields=fields, field_mpp=field_mpp, per_field=per_field, real_batch=real_batch,
-                   exclude_fields=exclude_field, log=click.echo)
+                   exclude_fields=exclude_field, edge_cut=edge_cut, log=click.echo)
 
 
 @train.command()

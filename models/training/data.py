@@ -244,6 +244,9 @@ def place_crop(
     return np.ascontiguousarray(canvas[cy0 : cy0 + size, cx0 : cx0 + size])
 
 
+EDGE_CUT_MODES = ("dont_care", "visible")
+
+
 def field_patches(
     images: list[Path],
     masks_dir: Path,
@@ -256,14 +259,20 @@ def field_patches(
     rng: np.random.Generator,
     scales: tuple[float, ...] = (0.9, 1.0, 1.1),
     dont_care_margin_um: float = 16.0,
+    edge_cut: str = "dont_care",
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
     """Patches, masks and loss weights from real fields with binary glomerulus masks (PNG, red/white on black).
 
     Each field is resampled to `mpp` (times a small scale jitter, because the fields' µm/px is only
-    inferred from the scanner). Mask components touching the field edge are glomeruli cut by the
-    tile: their pixels plus a `dont_care_margin_um` ring get loss weight 0 (neither glomerulus nor
-    background), as in evaluation. Returns (N, patch, patch, 3), (N, p/s, p/s) targets, (N, p/s, p/s) weights.
+    inferred from the scanner). Mask components touching the field edge are glomeruli cut by the tile.
+    With `edge_cut="dont_care"` (v1.2.0) their pixels plus a `dont_care_margin_um` ring get loss weight
+    0 (neither glomerulus nor background), as in the primary evaluation. With `edge_cut="visible"` their
+    visible part is a normal target (weight 1 everywhere, no ring): a patch never reaches beyond its field,
+    so the visible mask is as trustworthy as a whole glomerulus's. The patch positions drawn from `rng`
+    do not depend on `edge_cut`. Returns (N, patch, patch, 3), (N, p/s, p/s) targets, (N, p/s, p/s) weights.
     """
+    if edge_cut not in EDGE_CUT_MODES:
+        raise ValueError(f"edge_cut must be one of {EDGE_CUT_MODES}, not {edge_cut!r}")
     from scipy import ndimage
 
     imgs: list[NDArray[np.uint8]] = []
@@ -275,13 +284,13 @@ def field_patches(
         fg = m[..., 0] > 128  # red (255,0,0) or white on black
         lab, n = ndimage.label(fg)
         dc = np.zeros_like(fg)
-        for i in range(1, n + 1):
+        for i in range(1, n + 1) if edge_cut == "dont_care" else ():  # "visible": nothing is don't-care
             comp = lab == i
             ys_, xs_ = np.nonzero(comp)
             if ys_.min() == 0 or xs_.min() == 0 or ys_.max() == fg.shape[0] - 1 or xs_.max() == fg.shape[1] - 1:
                 dc |= comp
-        r = max(1, round(dont_care_margin_um / field_mpp))
-        dc = ndimage.binary_dilation(dc, iterations=r)
+        if dc.any():
+            dc = ndimage.binary_dilation(dc, iterations=max(1, round(dont_care_margin_um / field_mpp)))
         for sc in scales:
             side = round(rgb.width * field_mpp / mpp * sc / out_stride) * out_stride
             if side < patch:

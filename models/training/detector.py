@@ -34,6 +34,9 @@ SHIPPED_DIR = Path(__file__).resolve().parents[1] / "glom_detector"
 # v1.1.0 false positives) and more patches from composited H&E slides (the group below target).
 VESSEL_FRAC = 0.15
 SLIDE_WEIGHTS = {"he/composited": 1.5}
+# How the card words each handling of real glomeruli cut by the field edge (models.training.data.field_patches).
+EDGE_CUT_TEXT = {"dont_care": "don't care (loss weight 0, +16 µm ring)",
+                 "visible": "visible part trained on (normal loss weight, no don't-care ring)"}
 
 
 def train_detector(
@@ -54,6 +57,7 @@ def train_detector(
     exclude_fields: tuple[str, ...] = (),
     vessel_frac: float = VESSEL_FRAC,
     slide_weights: dict[str, float] | None = None,
+    edge_cut: str = "dont_care",
     log: Any = print,
 ) -> dict[str, Any]:
     """Train, export `out_dir/model.onnx` and write a card (metrics added by evaluation later).
@@ -77,6 +81,8 @@ def train_detector(
         slide_weights: "stain/kind" (kind = drawn|composited) → multiplier of `per_slide` (default SLIDE_WEIGHTS).
             Training on the "heldout" fields half is only allowed for a model written outside the shipped
             folder (the reverse fold of the real-field check, never shipped).
+        edge_cut: real glomeruli cut by the field edge: "dont_care" (v1.2.0: loss weight 0 plus a 16 µm ring)
+            or "visible" (their visible part is a normal target; trial T1 in models/glom_detector/TRIALS.md).
     """
     check_fields_split(out_dir, fields_split)
     setup_torch(threads, seed)
@@ -98,7 +104,7 @@ def train_detector(
         imgs = [p for p in field_split(fields, fields_split) if p.name not in exclude_fields]
         real_names = [p.name for p in imgs]
         XR, YR, WR = field_patches(imgs, fields / "masks", field_mpp=field_mpp, mpp=DET_MPP, patch=patch,
-                                   out_stride=OUT_STRIDE, per_field=per_field, rng=rng)
+                                   out_stride=OUT_STRIDE, per_field=per_field, rng=rng, edge_cut=edge_cut)
         log(f"real field patches: {XR.shape[0]} from {len(imgs)} fields ({fields_split} half): {', '.join(real_names)}; "
             f"foreground {YR.mean():.3f}, don't-care {1 - WR.mean():.3f}")
     model = TinyUNet()
@@ -142,7 +148,7 @@ def train_detector(
                          real_fields=({"folder": fields.name, "split": fields_split, "fields": real_names,
                                        "field_mpp_assumed": field_mpp, "per_field_per_scale": per_field,
                                        "scales": [0.9, 1.0, 1.1], "real_batch": real_batch,
-                                       "edge_cut": "don't care (loss weight 0, +16 µm ring)"} if fields else None))
+                                       "edge_cut": EDGE_CUT_TEXT[edge_cut]} if fields else None))
     write_card(out_dir, card)
     log(f"exported {out_dir / 'model.onnx'}; torch vs ORT max |diff| {diff:.2e}")
     return card
@@ -200,7 +206,9 @@ def detector_card(**training: Any) -> dict[str, Any]:
             *([{"what": f"real PAS fields with glomerulus masks, AIDPATH, fixed 'train' half "
                         f"({len(training['real_fields']['fields'])} fields: {', '.join(training['real_fields']['fields'])}; "
                         "sorted names, first half; the 'heldout' half was never trained on), resampled to 2 µm/px, "
-                        "glomeruli cut by the field edge masked out of the loss",
+                        + ("glomeruli cut by the field edge masked out of the loss"
+                           if training["real_fields"].get("edge_cut", EDGE_CUT_TEXT["dont_care"]) == EDGE_CUT_TEXT["dont_care"]
+                           else "the visible parts of glomeruli cut by the field edge trained on like whole ones"),
                 "source": "Bueno, Gonzalez-Lopez, Garcia-Rojo, Laurinavicius, Deniz: AIDPATH data of Bueno et al. 2020, "
                           "Data in Brief 29:105314, Mendeley Data doi:10.17632/k7nvtgn2x6.3; 1024² tiles from the mini_test "
                           "folder of sarah-antillia/TensorFlow-FlexUNet-Tiled-Image-Segmentation-Glomeruli (Apache-2.0), "

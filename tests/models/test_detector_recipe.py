@@ -41,3 +41,28 @@ def test_card_records_the_recipe() -> None:
         assert t["vessel_frac"] > 0 and t["threads"] == 1
         assert t["real_fields"]["split"] == "train"
         assert len(t["train_slides"]) == len(set(t["train_slides"]))
+
+
+FIELDS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fields" / "aidpath-pas"
+
+
+@pytest.mark.skipif(not FIELDS.is_dir(), reason="shared real fields not present")
+def test_edge_cut_visible_trains_on_cut_glomeruli_with_the_same_patches() -> None:
+    """--edge-cut visible only changes the loss weights: same patches and targets, no weight-0 pixel left."""
+    import numpy as np
+
+    from models.training.data import field_patches
+
+    imgs = [FIELDS / "images" / n for n in ("10003.png", "10014.png")]  # both hold glomeruli cut by the field edge
+
+    def run(mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+        return field_patches(imgs, FIELDS / "masks", field_mpp=0.5, mpp=2.0, patch=192, out_stride=2, per_field=8,
+                             rng=np.random.default_rng(0), edge_cut=mode)
+
+    x0, y0, w0 = run("dont_care")
+    x1, y1, w1 = run("visible")
+    assert np.array_equal(x0, x1) and np.array_equal(y0, y1)
+    assert w1.min() == 1
+    assert y0.sum() > 0 and (w0[y0 > 0] == 0).mean() > 0.9  # v1.2.0: the cut glomeruli's pixels are masked out
+    with pytest.raises(ValueError):
+        run("ring")
