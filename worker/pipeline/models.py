@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +59,27 @@ class LoadedModel:
         return float(self.card["input"]["mpp"])
 
     def normalise(self, batch_nhwc: NDArray[np.uint8]) -> NDArray[np.float32]:
-        """uint8 NHWC RGB → float32 NCHW normalised as the card says ((x/255 - mean) / std)."""
+        """uint8 NHWC RGB → float32 NCHW normalised as the card says ((x/255 - mean) / std).
+
+        Computed as one fused x·scale − offset per channel written straight into the NCHW array:
+        the textbook four passes (cast, /255, −mean, /std, transpose) cost ~15× more and were a
+        tenth of the detector's time. For the shipped constants (mean 0.5, std 0.25) both give
+        bit-identical values for all 256 inputs (tested).
+        """
+        scale, offset = self._norm
+        n, h, w, c = batch_nhwc.shape
+        out = np.empty((n, c, h, w), np.float32)
+        np.multiply(batch_nhwc.transpose(0, 3, 1, 2), scale, out=out, casting="unsafe")
+        out -= offset
+        return out
+
+    @cached_property
+    def _norm(self) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         norm = self.card["input"]["normalisation"]
-        mean = np.asarray(norm["mean"], np.float32)
-        std = np.asarray(norm["std"], np.float32)
-        x = batch_nhwc.astype(np.float32) * np.float32(1 / 255.0)
-        x = (x - mean) / std
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        mean = np.asarray(norm["mean"], np.float64)
+        std = np.asarray(norm["std"], np.float64)
+        return ((1.0 / (255.0 * std)).astype(np.float32)[None, :, None, None],
+                (mean / std).astype(np.float32)[None, :, None, None])
 
     def run(self, batch_nhwc: NDArray[np.uint8]) -> NDArray[np.float32]:
         """Raw model output (logits) for a uint8 NHWC batch."""
