@@ -55,7 +55,7 @@ def test_edge_cut_visible_trains_on_cut_glomeruli_with_the_same_patches() -> Non
 
     imgs = [FIELDS / "images" / n for n in ("10003.png", "10014.png")]  # both hold glomeruli cut by the field edge
 
-    def run(mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    def run(mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return field_patches(imgs, FIELDS / "masks", field_mpp=0.5, mpp=2.0, patch=192, out_stride=2, per_field=8,
                              rng=np.random.default_rng(0), edge_cut=mode)
 
