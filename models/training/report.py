@@ -133,6 +133,83 @@ def _fmt(v: Any) -> str:
     return "–" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
 
+MIN_GROUP_F1 = 0.95  # every held-out synthetic stain × kind group must stay at or above this (trial rules)
+
+
+def trial_figures(m: dict[str, Any]) -> dict[str, Any]:
+    """The figures a recipe trial decides on, from detector metrics (detector_metrics + fields_two_scorings)."""
+    groups = m["held_out_synthetic"]["by_stain_and_kind"]
+    per_group = {k: g for k, g in groups.items() if k != "all"}
+    worst = min(per_group, key=lambda k: per_group[k]["f1"])
+    both = m["real_fields_two_scorings"]
+    out: dict[str, Any] = {"synthetic_all": {k: groups["all"][k] for k in ("slides", "tp", "fp", "fn", "duplicates",
+                                                                             "precision", "recall", "f1")},
+                           "synthetic_min_group": {"group": worst, "f1": per_group[worst]["f1"]},
+                           "synthetic_by_stain_and_kind": groups}
+    for split in ("heldout", "train", "all"):
+        d = both[split]
+        out[f"fields_{split}"] = {k: d[k] for k in ("fields", "scorable", "tp", "fp", "fn", "f1", "visible_scorable",
+                                                    "visible_tp", "visible_fp", "visible_fn", "visible_precision",
+                                                    "visible_recall", "visible_f1")}
+        out[f"fields_{split}"].update(precision=d["precision"], recall=d["recall"])
+    return out
+
+
+def trial_decision(shipped: dict[str, Any], candidate: dict[str, Any]) -> dict[str, Any]:
+    """The pre-registered rule of models/glom_detector/TRIALS.md (T1), applied to two `trial_figures`.
+
+    (a) held-out visible-part F1 strictly higher, (b) held-out primary F1 not lower, (c) every held-out synthetic
+    stain × kind F1 ≥ MIN_GROUP_F1 and 0 duplicates. Adopt iff all hold.
+    """
+    hs, hc = shipped["fields_heldout"], candidate["fields_heldout"]
+    groups = {k: g for k, g in candidate["synthetic_by_stain_and_kind"].items() if k != "all"}
+    crit = {
+        "a_visible_f1_higher": hc["visible_f1"] > hs["visible_f1"],
+        "b_primary_f1_not_worse": hc["f1"] >= hs["f1"],
+        "c_synthetic_groups_ge_0.95_no_duplicates": (all(g["f1"] >= MIN_GROUP_F1 for g in groups.values())
+                                                     and candidate["synthetic_all"]["duplicates"] == 0),
+    }
+    return {"criteria": crit, "adopt": all(crit.values())}
+
+
+def _trial_md(t: dict[str, Any]) -> list[str]:
+    """One recipe trial: rule, the figures of both models side by side, decision."""
+    f = t["figures"]
+    lines = ["", f"### {t['id']}: {t['title']}", "",
+             (f"Registered {t['registered_utc']} UTC before training, in `{t['rule_file']}` (commit {t['rule_commit']}); "
+              f"not revised after. Candidate: {t['candidate']} Rule: {t['rule']}"), "",
+             ("| model | held-out fields, primary: scorable | TP/FP/FN | F1 | visible part: scorable | TP/FP/FN | F1 | "
+              "train half, visible F1 | held-out synthetic F1 (all) | lowest stain × kind F1 | duplicates |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, x in f.items():
+        h, tr = x["fields_heldout"], x["fields_train"]
+        sa, mg = x["synthetic_all"], x["synthetic_min_group"]
+        lines.append(f"| {name} | {h['scorable']} | {h['tp']}/{h['fp']}/{h['fn']} | {h['f1']} | {h['visible_scorable']} | "
+                     f"{h['visible_tp']}/{h['visible_fp']}/{h['visible_fn']} | {h['visible_f1']} | {tr['visible_f1']} | "
+                     f"{sa['f1']} | {mg['f1']} ({mg['group']}) | {sa['duplicates']} |")
+    crit = t["decision"]["criteria"]
+    lines += ["", ("Criteria: " + "; ".join(f"{k.replace('_', ' ')}: {'met' if v else 'not met'}" for k, v in crit.items())
+                   + f". **Decision: {t['outcome']}.**" + (f" {t['note']}" if t.get("note") else ""))]
+    cand = t.get("candidate_name")
+    tab = (f.get(cand) or {}).get("synthetic_by_stain_and_kind") if cand else None
+    if tab:
+        lines += ["", f"{cand} on the 16 held-out synthetic slides:", "",
+                  "| stain/kind | slides | TP | FP | FN | duplicates | precision | recall | F1 |", "|---|---|---|---|---|---|---|---|---|"]
+        for k, g in sorted(tab.items()):
+            lines.append(f"| {k} | {g['slides']} | {g['tp']} | {g['fp']} | {g['fn']} | {g['duplicates']} | "
+                         f"{g['precision']} | {g['recall']} | {g['f1']} |")
+    return lines
+
+
+def record_trial(trial: dict[str, Any], models_dir: Path | None = None) -> None:
+    """Store (or replace, by id) a recipe trial in the detector card and re-render CARD.md."""
+    base = models_dir or MODELS_DIR
+    card = read_card(base / DETECTOR)
+    card["trials"] = [t for t in card.get("trials", []) if t.get("id") != trial["id"]] + [trial]
+    (base / DETECTOR / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    render_card_md(base / DETECTOR)
+
+
 def _two_scorings_md(both: dict[str, Any] | None, edge_cut: str | None = None) -> list[str]:
     """Table of the primary and visible-part real-field figures, with what they rest on."""
     if not both:
@@ -278,6 +355,10 @@ def render_card_md(model_dir: Path, *, extra: str = "") -> str:
                        + (f" Recipe defaults of `train_detector` also used: {c['training']['vessel_frac']:.0%} of the synthetic "
                           "patches centred on an arteriole listed in the truth GeoJSON (hard negatives), per-slide patch "
                           f"multipliers {c['training'].get('slide_weights')}." if c["training"].get("vessel_frac") else ""))]
+    if c.get("trials"):
+        lines += ["", "## Recipe trials (pre-registered)"]
+        for t in c["trials"]:
+            lines += _trial_md(t)
     lines += ["", extra, ""]
     text = "\n".join(lines)
     (model_dir / "CARD.md").write_text(text)

@@ -66,3 +66,22 @@ def test_edge_cut_visible_trains_on_cut_glomeruli_with_the_same_patches() -> Non
     assert y0.sum() > 0 and (w0[y0 > 0] == 0).mean() > 0.9  # v1.2.0: the cut glomeruli's pixels are masked out
     with pytest.raises(ValueError):
         run("ring")
+
+
+def _figs(vis_f1: float, f1: float, groups: dict[str, float], dup: int = 0) -> dict:  # type: ignore[type-arg]
+    g = {k: {"f1": v} for k, v in groups.items()}
+    return {"fields_heldout": {"visible_f1": vis_f1, "f1": f1}, "synthetic_by_stain_and_kind": {**g, "all": {"f1": 0.99}},
+            "synthetic_all": {"duplicates": dup}}
+
+
+def test_trial_rule_needs_all_three_criteria() -> None:
+    """Pre-registered T1 rule (TRIALS.md): visible F1 strictly up, primary F1 not down, synthetic groups ≥ 0.95, 0 dups."""
+    from models.training.report import trial_decision
+
+    shipped = _figs(0.5455, 0.6667, {"he/composited": 0.9538})
+    ok = {"he/composited": 0.96, "pas/drawn": 1.0}
+    assert trial_decision(shipped, _figs(0.6, 0.6667, ok))["adopt"]
+    assert not trial_decision(shipped, _figs(0.5455, 0.8, ok))["adopt"]  # (a) equal is not higher
+    assert not trial_decision(shipped, _figs(0.7, 0.5, ok))["adopt"]  # (b) primary worse
+    assert not trial_decision(shipped, _figs(0.7, 0.8, {**ok, "mt/drawn": 0.949}))["adopt"]  # (c) one group below
+    assert not trial_decision(shipped, _figs(0.7, 0.8, ok, dup=1))["adopt"]  # (c) a duplicate
