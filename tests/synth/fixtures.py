@@ -24,11 +24,11 @@ def _workdir() -> Path:
 
 
 @cache
-def make_test_slide(name: str, seed: int, stain: str = "pas", fmt: str = "tiff") -> Path:
+def make_test_slide(name: str, seed: int, stain: str = "pas", fmt: str = "tiff", level_step: int = 2) -> Path:
     """A small one-section synthetic slide (2.4 mm core), generated once per test process."""
     from worker.synth import make_slide
 
-    path, _ = make_slide(_workdir() / name, seed=seed, stain=stain, fmt=fmt)  # type: ignore[arg-type]
+    path, _ = make_slide(_workdir() / name, seed=seed, stain=stain, fmt=fmt, level_step=level_step)  # type: ignore[arg-type]
     return path
 
 

@@ -45,6 +45,15 @@ def test_svs_has_aperio_metadata_and_label(synth_svs: Path) -> None:
         assert label.shape[0] > 100 and label.min() < 50  # text and barcode are drawn
 
 
+def test_svs_writes_every_tile(synth_svs: Path) -> None:
+    """OpenSlide's Aperio reader paints an empty tile, and every coarser tile above it, from level 0;
+    real Aperio files have no empty tiles, so neither do ours (the generic TIFF may stay sparse)."""
+    with tifffile.TiffFile(synth_svs) as tif:
+        tiled = [p for p in tif.pages if p.is_tiled]
+        assert len(tiled) >= 3
+        assert all(n > 0 for p in tiled for n in p.databytecounts)
+
+
 def test_across_border_glomeruli_sit_on_tile_borders() -> None:
     scene = build_scene(7, sections=1)
     across = [g for g in scene.glomeruli if g.across_tile_border]

@@ -21,6 +21,7 @@ def make_slide(
     size: Size = "small",
     glomeruli_from: Path | None = None,
     centres: set[str] | None = None,
+    level_step: int = 2,
 ) -> tuple[Path, Path]:
     """Render and write one synthetic slide and its truth GeoJSON.
 
@@ -33,6 +34,7 @@ def make_slide(
         size: "small" (2.4 mm cores) or "full" (1.5 cm cores).
         glomeruli_from: a folder of real crops (laid out like the shared glomeruli data) to composite.
         centres: only use crops of these centres.
+        level_step: downsample between pyramid levels: 2, or 4 as Aperio scanners write.
 
     Returns:
         (slide path, GeoJSON path).
@@ -42,5 +44,5 @@ def make_slide(
         raise ValueError(f"no glomerulus crops found under {glomeruli_from}")
     scene = build_scene(seed, stain=stain, sections=sections, size=size, crops=crops)
     raster = render_raster(scene)
-    write_slide(scene, raster, out, fmt=fmt)
+    write_slide(scene, raster, out, fmt=fmt, level_step=level_step)
     return out, write_truth(scene, out)

@@ -24,15 +24,18 @@ import click
 @click.option("--defocus", "defocus", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of glomeruli blurred out of focus (flagged out_of_focus in the truth); chosen by --seed.")
 @click.option("--defocus-um", type=float, default=2.0, show_default=True, help="Defocus PSF (disc) radius, µm.")
+@click.option("--level-step", type=click.Choice(["2", "4"]), default="2", show_default=True,
+              help="Downsample between pyramid levels: 2 (NDPI/MRXS-like) or 4 (Aperio-like: no 2 µm/px level).")
 def synth(out: Path, seed: int, stain: str, fmt: str | None, glomeruli_from: Path | None, centres: tuple[str, ...],
-          sections: int, size: str, defocus: float, defocus_um: float) -> None:
+          sections: int, size: str, defocus: float, defocus_um: float, level_step: str) -> None:
     """Write a pyramidal synthetic slide OUT (0.25 µm/px) and OUT's .geojson ground truth."""
     from worker.synth import make_slide
 
     fmt = fmt or ("svs" if out.suffix.lower() == ".svs" else "tiff")
     t = time.perf_counter()
     slide, truth = make_slide(out, seed=seed, stain=stain, fmt=fmt, sections=sections, size=size,  # type: ignore[arg-type]
-                              glomeruli_from=glomeruli_from, centres=set(centres) or None)
+                              glomeruli_from=glomeruli_from, centres=set(centres) or None,
+                              level_step=int(level_step))
     if defocus > 0:
         from worker.synth.defocus import defocus_slide
 

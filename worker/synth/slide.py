@@ -26,10 +26,12 @@ _FAKE_NAMES = ("YAMADA Taro", "SATO Hanako", "SUZUKI Ichiro", "TANAKA Yuki", "DO
 GLOMERULUS_CLASS = {"name": "Glomerulus", "color": [0, 160, 60]}
 
 
-def _level_downsamples(w0: int, h0: int) -> list[int]:
+def _level_downsamples(w0: int, h0: int, step: int = 2) -> list[int]:
+    """Pyramid downsamples down to ~512 px. `step` 2 is what NDPI/MRXS/Philips files have; Aperio
+    scanners write 4× steps (40×: 0.25, 1, 4, 16 µm/px), where no level sits at the detector's 2 µm/px."""
     ds = [1]
-    while max(w0, h0) / (ds[-1] * 2) >= 512:
-        ds.append(ds[-1] * 2)
+    while max(w0, h0) / (ds[-1] * step) >= 512:
+        ds.append(ds[-1] * step)
     return ds
 
 
@@ -53,9 +55,14 @@ def _block_mean(a: NDArray[np.uint8], k: int) -> NDArray[np.uint8]:
 
 
 def _tiles(
-    raster: NDArray[np.uint8], tissue_blocks: NDArray[np.bool_], ds: int, size: tuple[int, int], seed: int
+    raster: NDArray[np.uint8], tissue_blocks: NDArray[np.bool_], ds: int, size: tuple[int, int], seed: int,
+    sparse: bool = True,
 ) -> Iterator[NDArray[np.uint8] | None]:
-    """Tiles of one level, row-major; None (a sparse, empty tile) where there is only glass."""
+    """Tiles of one level, row-major; with `sparse`, None (an empty tile) where there is only glass.
+
+    Aperio files are never written sparse: OpenSlide's Aperio reader treats an empty tile as missing,
+    marks the tiles above it in every coarser level missing too, and paints those from level 0 (a
+    first read of the 16 µm/px level then took 6 s). Aperio scanners write every tile."""
     r_ds = RASTER_MPP / MPP0  # level-0 px per raster px
     w, h = size
     pool = _noise_pool(seed) if ds < r_ds else None
@@ -73,7 +80,7 @@ def _tiles(
             bx1, by1 = math.ceil(rx1 / bs) + 1, math.ceil(ry1 / bs) + 1
             if not tissue_blocks[by0:by1, bx0:bx1].any():
                 # tifffile infers the dtype from the first item, so that one is never sparse
-                yield glass.copy() if ds >= 8 or (tx == 0 and ty == 0) else None
+                yield glass.copy() if not sparse or ds >= 8 or (tx == 0 and ty == 0) else None
                 continue
             if s_scale == 1.0:
                 sx0, sy0 = x0, y0
@@ -111,7 +118,8 @@ def _label_image(seed: int) -> NDArray[np.uint8]:
     return np.asarray(img)
 
 
-def write_slide(scene: Scene, raster: NDArray[np.uint8], out: Path, *, fmt: Format = "tiff", quality: int = 85) -> None:
+def write_slide(scene: Scene, raster: NDArray[np.uint8], out: Path, *, fmt: Format = "tiff", quality: int = 85,
+                level_step: int = 2) -> None:
     """Write the pyramid. `raster` is the slide at RASTER_MPP µm/px from `render_raster`.
 
     Args:
@@ -120,7 +128,10 @@ def write_slide(scene: Scene, raster: NDArray[np.uint8], out: Path, *, fmt: Form
         out: destination file.
         fmt: "tiff" (generic tiled TIFF, resolution tags in cm) or "svs" (Aperio description + label).
         quality: JPEG quality.
+        level_step: downsample between pyramid levels (2, or 4 as Aperio scanners write).
     """
+    if level_step not in (2, 4):
+        raise ValueError(f"level_step must be 2 or 4, not {level_step}")
     w0, h0 = scene.level0_size
     bs = 128
     nby, nbx = math.ceil(raster.shape[0] / bs), math.ceil(raster.shape[1] / bs)
@@ -134,7 +145,7 @@ def write_slide(scene: Scene, raster: NDArray[np.uint8], out: Path, *, fmt: Form
     res = 1e4 / MPP0  # px per cm
     out.parent.mkdir(parents=True, exist_ok=True)
     with tifffile.TiffWriter(out, bigtiff=True) as tif:
-        for i, ds in enumerate(_level_downsamples(w0, h0)):
+        for i, ds in enumerate(_level_downsamples(w0, h0, level_step)):
             w, h = math.ceil(w0 / ds), math.ceil(h0 / ds)
             if fmt == "svs":
                 head = f"{w0}x{h0} [0,0 {w0}x{h0}] ({FILE_TILE}x{FILE_TILE}) JPEG/RGB Q={quality}" if i == 0 else (
@@ -151,7 +162,7 @@ def write_slide(scene: Scene, raster: NDArray[np.uint8], out: Path, *, fmt: Form
                 if i == 0:
                     kw["description"] = f"glomcheck synthetic slide seed={scene.seed} stain={scene.stain}"
             tif.write(
-                _tiles(raster, tissue_blocks, ds, (w, h), scene.seed),
+                _tiles(raster, tissue_blocks, ds, (w, h), scene.seed, sparse=fmt != "svs"),
                 shape=(h, w, 3),
                 dtype=np.uint8,
                 tile=(FILE_TILE, FILE_TILE),
