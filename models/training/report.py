@@ -164,10 +164,10 @@ def trial_decision(shipped: dict[str, Any], candidate: dict[str, Any]) -> dict[s
     hs, hc = shipped["fields_heldout"], candidate["fields_heldout"]
     groups = {k: g for k, g in candidate["synthetic_by_stain_and_kind"].items() if k != "all"}
     crit = {
-        "a_visible_f1_higher": hc["visible_f1"] > hs["visible_f1"],
-        "b_primary_f1_not_worse": hc["f1"] >= hs["f1"],
-        "c_synthetic_groups_ge_0.95_no_duplicates": (all(g["f1"] >= MIN_GROUP_F1 for g in groups.values())
-                                                     and candidate["synthetic_all"]["duplicates"] == 0),
+        "(a) held-out visible-part F1 higher": hc["visible_f1"] > hs["visible_f1"],
+        "(b) held-out primary F1 not worse": hc["f1"] >= hs["f1"],
+        f"(c) every synthetic stain × kind F1 ≥ {MIN_GROUP_F1}, 0 duplicates": (
+            all(g["f1"] >= MIN_GROUP_F1 for g in groups.values()) and candidate["synthetic_all"]["duplicates"] == 0),
     }
     return {"criteria": crit, "adopt": all(crit.values())}
 
@@ -188,7 +188,7 @@ def _trial_md(t: dict[str, Any]) -> list[str]:
                      f"{h['visible_tp']}/{h['visible_fp']}/{h['visible_fn']} | {h['visible_f1']} | {tr['visible_f1']} | "
                      f"{sa['f1']} | {mg['f1']} ({mg['group']}) | {sa['duplicates']} |")
     crit = t["decision"]["criteria"]
-    lines += ["", ("Criteria: " + "; ".join(f"{k.replace('_', ' ')}: {'met' if v else 'not met'}" for k, v in crit.items())
+    lines += ["", ("Criteria: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in crit.items())
                    + f". **Decision: {t['outcome']}.**" + (f" {t['note']}" if t.get("note") else ""))]
     cand = t.get("candidate_name")
     tab = (f.get(cand) or {}).get("synthetic_by_stain_and_kind") if cand else None
