@@ -219,7 +219,7 @@ def _two_scorings_md(both: dict[str, Any] | None, edge_cut: str | None = None) -
                   f"field edge are don't-care. *Visible part* (secondary): an edge-cut region whose visible area is at least "
                   f"the detector's minimum-size disc ({any_['visible_min_area_px']:.0f} field px, i.e. 50 µm at "
                   f"{any_['field_mpp_assumed']} µm/px) is scored at IoU ≥ 0.5 against its visible mask, because the "
-                  "detector only sees that part too; smaller slivers stay don't-care. The 'train' half was used in "
+                  "detector only sees that part too; smaller slivers stay don't-care. The 'train' half (but 10165.png) was used in "
                   f"training (edge-cut glomeruli in the loss: {edge_cut or 'not recorded'}), so only "
                   "'heldout' is a test; 'all' mixes both. 10165.png (train half) is scored as annotated: its "
                   "unannotated detached tuft would count as a false positive."), "",
