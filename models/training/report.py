@@ -190,6 +190,17 @@ def _trial_md(t: dict[str, Any]) -> list[str]:
     crit = t["decision"]["criteria"]
     lines += ["", ("Criteria: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in crit.items())
                    + f". **Decision: {t['outcome']}.**" + (f" {t['note']}" if t.get("note") else ""))]
+    rv = t.get("reverse_fold")
+    if rv:
+        lines += ["", f"Reverse fold, for information only (not part of the rule; trained after the decision): {rv['what']}", "",
+                  ("| recipe | reverse fold, primary TP/FP/FN | F1 | visible part TP/FP/FN | F1 | both folds pooled, primary "
+                   "TP/FP/FN | F1 | pooled visible part TP/FP/FN | F1 |"), "|---|---|---|---|---|---|---|---|---|"]
+        for name, r in rv["rows"].items():
+            a, b, pa, pb = r["reverse"], r["reverse_visible"], r["pooled"], r["pooled_visible"]
+            lines.append(f"| {name} | {a['tp']}/{a['fp']}/{a['fn']} | {a['f1']} | {b['tp']}/{b['fp']}/{b['fn']} | {b['f1']} | "
+                         f"{pa['tp']}/{pa['fp']}/{pa['fn']} | {pa['f1']} | {pb['tp']}/{pb['fp']}/{pb['fn']} | {pb['f1']} |")
+        if rv.get("note"):
+            lines += ["", rv["note"]]
     cand = t.get("candidate_name")
     tab = (f.get(cand) or {}).get("synthetic_by_stain_and_kind") if cand else None
     if tab:
