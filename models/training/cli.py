@@ -29,9 +29,11 @@ def train() -> None:
 @click.option("--per-field", type=int, default=60, show_default=True, help="Patches per real field and scale.")
 @click.option("--real-batch", type=int, default=6, show_default=True, help="Real-field patches added to each batch.")
 @click.option("--exclude-field", multiple=True, help="Field file name left out of training (repeatable).")
-@click.option("--edge-cut", type=click.Choice(["dont_care", "visible"]), default="dont_care", show_default=True,
-              help="Real glomeruli cut by the field edge: masked out of the loss (v1.2.0), or their visible part "
-                   "trained on like a whole glomerulus.")
+@click.option("--edge-cut", type=click.Choice(["dont_care", "visible", "stitched"]), default="dont_care",
+              show_default=True,
+              help="Real glomeruli cut by the field edge: masked out of the loss (v1.2.0), their visible part "
+                   "trained on like a whole glomerulus, or the fields stitched into their groups first (only the "
+                   "group's outer edge cuts; --per-field is then per field of a group).")
 def detector(slides: tuple[Path, ...], out: Path, steps: int, batch: int, per_slide: int, seed: int, threads: int,
              fields: Path | None, field_mpp: float, per_field: int, real_batch: int, exclude_field: tuple[str, ...],
              edge_cut: str) -> None:

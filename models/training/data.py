@@ -244,7 +244,7 @@ def place_crop(
     return np.ascontiguousarray(canvas[cy0 : cy0 + size, cx0 : cx0 + size])
 
 
-EDGE_CUT_MODES = ("dont_care", "visible")
+EDGE_CUT_MODES = ("dont_care", "visible")  # of field_patches; "stitched" is mosaic_patches
 
 
 def field_patches(
@@ -307,3 +307,71 @@ def field_patches(
                 ys.append(fo[y // out_stride : y // out_stride + po, x // out_stride : x // out_stride + po].astype(np.uint8))
                 ws.append((~do[y // out_stride : y // out_stride + po, x // out_stride : x // out_stride + po]).astype(np.uint8))
     return np.stack(imgs), np.stack(ys), np.stack(ws)
+
+
+def mosaic_patches(
+    root: Path,
+    names: list[str],
+    *,
+    field_mpp: float,
+    mpp: float,
+    patch: int,
+    out_stride: int,
+    per_field: int,
+    rng: np.random.Generator,
+    scales: tuple[float, ...] = (0.9, 1.0, 1.1),
+    dont_care_margin_um: float = 16.0,
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8], list[list[str]]]:
+    """Patches, masks and loss weights from the fields `names` of `root` stitched back into their groups.
+
+    Neighbouring fields are stitched (`worker.evaluation.mosaics.assemble` on `names` only), so a
+    glomerulus cut by a shared field edge is a whole target. Only glomeruli touching the group's outer
+    edge (image border or a glass cell) are don't care (weight 0 plus a `dont_care_margin_um` ring, as
+    `field_patches` does for every edge-cut one); glass cells get weight 0 too, because their fill is
+    artificial. Per group and scale, `per_field` × (fields in the group) patches, so the budget per field
+    area matches `field_patches`; a position is drawn uniformly among those whose centre lies on a field.
+
+    Returns:
+        (N, patch, patch, 3) images, (N, p/s, p/s) targets, (N, p/s, p/s) weights, and the groups' field names.
+    """
+    from scipy import ndimage
+
+    from worker.evaluation.mosaics import assemble
+
+    imgs: list[NDArray[np.uint8]] = []
+    ys: list[NDArray[np.uint8]] = []
+    ws: list[NDArray[np.uint8]] = []
+    groups: list[list[str]] = []
+    po = patch // out_stride
+    for m in assemble(root, names):
+        groups.append(sorted(m.cells))
+        outside = ~np.pad(m.covered, 1, constant_values=False)
+        rim = ndimage.binary_dilation(outside)[1:-1, 1:-1]  # field pixels touching glass or the image border
+        lab, _ = ndimage.label(m.mask)
+        cut = np.unique(lab[rim & m.mask])
+        dc = np.isin(lab, cut[cut > 0])
+        if dc.any():
+            dc = ndimage.binary_dilation(dc, iterations=max(1, round(dont_care_margin_um / field_mpp)))
+        w_full = m.covered & ~dc
+        rgb = Image.fromarray(m.image)
+        h0, w0 = m.image.shape[:2]
+        for sc in scales:
+            f = field_mpp / mpp * sc
+            hs, ws_ = (round(v * f / out_stride) * out_stride for v in (h0, w0))
+            if min(hs, ws_) < patch:
+                continue
+            a = np.asarray(rgb.resize((ws_, hs), Image.Resampling.BILINEAR))
+            so = (ws_ // out_stride, hs // out_stride)
+            fo = np.asarray(Image.fromarray(m.mask.astype(np.uint8) * 255).resize(so, Image.Resampling.BILINEAR)) >= 128
+            wo = np.asarray(Image.fromarray(w_full.astype(np.uint8) * 255).resize(so, Image.Resampling.BILINEAR)) >= 255
+            cov = np.asarray(Image.fromarray(m.covered.astype(np.uint8) * 255).resize(so, Image.Resampling.NEAREST)) > 0
+            # top-left corners (output px) of patches inside the image whose centre lies on a field
+            ty, tx = np.nonzero(cov[po // 2 : so[1] - po + po // 2 + 1, po // 2 : so[0] - po + po // 2 + 1])
+            for _ in range(per_field * len(m.cells)):
+                k = int(rng.integers(0, ty.size))
+                yo, xo = int(ty[k]), int(tx[k])
+                y, x = yo * out_stride, xo * out_stride
+                imgs.append(a[y : y + patch, x : x + patch])
+                ys.append(fo[yo : yo + po, xo : xo + po].astype(np.uint8))
+                ws.append(wo[yo : yo + po, xo : xo + po].astype(np.uint8))
+    return np.stack(imgs), np.stack(ys), np.stack(ws), groups

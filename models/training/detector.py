@@ -20,7 +20,7 @@ from models.training.common import (
     torch_ort_max_diff,
     write_card,
 )
-from models.training.data import detector_patches, field_patches, find_slides
+from models.training.data import detector_patches, field_patches, find_slides, mosaic_patches
 from models.training.nets import TinyUNet
 
 DET_MPP = 2.0  # µm/px of the detector input
@@ -36,7 +36,10 @@ VESSEL_FRAC = 0.15
 SLIDE_WEIGHTS = {"he/composited": 1.5}
 # How the card words each handling of real glomeruli cut by the field edge (models.training.data.field_patches).
 EDGE_CUT_TEXT = {"dont_care": "don't care (loss weight 0, +16 µm ring)",
-                 "visible": "visible part trained on (normal loss weight, no don't-care ring)"}
+                 "visible": "visible part trained on (normal loss weight, no don't-care ring)",
+                 "stitched": ("fields stitched back into their groups (shared edges rejoined, so those glomeruli are "
+                              "whole targets); only glomeruli cut by a group's outer edge don't care (loss weight 0, "
+                              "+16 µm ring); glass cells weight 0")}
 
 
 def train_detector(
@@ -81,8 +84,10 @@ def train_detector(
         slide_weights: "stain/kind" (kind = drawn|composited) → multiplier of `per_slide` (default SLIDE_WEIGHTS).
             Training on the "heldout" fields half is only allowed for a model written outside the shipped
             folder (the reverse fold of the real-field check, never shipped).
-        edge_cut: real glomeruli cut by the field edge: "dont_care" (v1.2.0: loss weight 0 plus a 16 µm ring)
-            or "visible" (their visible part is a normal target; trial T1 in models/glom_detector/TRIALS.md).
+        edge_cut: real glomeruli cut by the field edge: "dont_care" (v1.2.0: loss weight 0 plus a 16 µm ring),
+            "visible" (their visible part is a normal target; trial T1 in models/glom_detector/TRIALS.md) or
+            "stitched" (neighbouring fields stitched first, `data.mosaic_patches`, so only glomeruli cut by a
+            group's outer edge stay don't care; trial T2; `per_field` is then per field of a group).
     """
     check_fields_split(out_dir, fields_split)
     setup_torch(threads, seed)
@@ -97,14 +102,20 @@ def train_detector(
     log(f"patches: {X.shape[0]} from {len(pairs)} slides in {time.perf_counter() - t0:.1f}s; "
         f"foreground {Y.mean():.3f}")
     real_names: list[str] = []
+    groups: list[list[str]] | None = None
     XR = YR = WR = None
     if fields is not None:
         from worker.evaluation.fields import field_split
 
         imgs = [p for p in field_split(fields, fields_split) if p.name not in exclude_fields]
         real_names = [p.name for p in imgs]
-        XR, YR, WR = field_patches(imgs, fields / "masks", field_mpp=field_mpp, mpp=DET_MPP, patch=patch,
-                                   out_stride=OUT_STRIDE, per_field=per_field, rng=rng, edge_cut=edge_cut)
+        if edge_cut == "stitched":
+            XR, YR, WR, groups = mosaic_patches(fields, real_names, field_mpp=field_mpp, mpp=DET_MPP, patch=patch,
+                                                out_stride=OUT_STRIDE, per_field=per_field, rng=rng)
+            log(f"stitched groups: {' | '.join('+'.join(g) for g in groups)}")
+        else:
+            XR, YR, WR = field_patches(imgs, fields / "masks", field_mpp=field_mpp, mpp=DET_MPP, patch=patch,
+                                       out_stride=OUT_STRIDE, per_field=per_field, rng=rng, edge_cut=edge_cut)
         log(f"real field patches: {XR.shape[0]} from {len(imgs)} fields ({fields_split} half): {', '.join(real_names)}; "
             f"foreground {YR.mean():.3f}, don't-care {1 - WR.mean():.3f}")
     model = TinyUNet()
@@ -148,7 +159,8 @@ def train_detector(
                          real_fields=({"folder": fields.name, "split": fields_split, "fields": real_names,
                                        "field_mpp_assumed": field_mpp, "per_field_per_scale": per_field,
                                        "scales": [0.9, 1.0, 1.1], "real_batch": real_batch,
-                                       "edge_cut": EDGE_CUT_TEXT[edge_cut]} if fields else None))
+                                       "edge_cut": EDGE_CUT_TEXT[edge_cut],
+                                       **({"stitched_groups": groups} if groups else {})} if fields else None))
     write_card(out_dir, card)
     log(f"exported {out_dir / 'model.onnx'}; torch vs ORT max |diff| {diff:.2e}")
     return card
@@ -168,6 +180,16 @@ def slide_group(slide: Path) -> str:
 
     props = json.loads(slide.with_suffix(".geojson").read_text()).get("properties") or {}
     return f"{props.get('stain', '?')}/{'composited' if props.get('composited') else 'drawn'}"
+
+
+def _edge_cut_phrase(edge_cut_text: str) -> str:
+    """How the card's training-data line says what happened to real glomeruli cut by a field edge."""
+    if edge_cut_text == EDGE_CUT_TEXT["dont_care"]:
+        return "glomeruli cut by the field edge masked out of the loss"
+    if edge_cut_text == EDGE_CUT_TEXT["stitched"]:
+        return ("neighbouring fields stitched back into their groups, so glomeruli cut by a shared edge are whole "
+                "targets; only those cut by a group's outer edge masked out of the loss")
+    return "the visible parts of glomeruli cut by the field edge trained on like whole ones"
 
 
 def detector_card(**training: Any) -> dict[str, Any]:
@@ -206,9 +228,7 @@ def detector_card(**training: Any) -> dict[str, Any]:
             *([{"what": f"real PAS fields with glomerulus masks, AIDPATH, fixed 'train' half "
                         f"({len(training['real_fields']['fields'])} fields: {', '.join(training['real_fields']['fields'])}; "
                         "sorted names, first half; the 'heldout' half was never trained on), resampled to 2 µm/px, "
-                        + ("glomeruli cut by the field edge masked out of the loss"
-                           if training["real_fields"].get("edge_cut", EDGE_CUT_TEXT["dont_care"]) == EDGE_CUT_TEXT["dont_care"]
-                           else "the visible parts of glomeruli cut by the field edge trained on like whole ones"),
+                        + _edge_cut_phrase(training["real_fields"].get("edge_cut", EDGE_CUT_TEXT["dont_care"])),
                 "source": "Bueno, Gonzalez-Lopez, Garcia-Rojo, Laurinavicius, Deniz: AIDPATH data of Bueno et al. 2020, "
                           "Data in Brief 29:105314, Mendeley Data doi:10.17632/k7nvtgn2x6.3; 1024² tiles from the mini_test "
                           "folder of sarah-antillia/TensorFlow-FlexUNet-Tiled-Image-Segmentation-Glomeruli (Apache-2.0), "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import tempfile
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,9 +138,14 @@ def _read_field(root: Path, name: str) -> tuple[NDArray[np.uint8], NDArray[np.bo
     return rgb, (m[..., 0] > 128) & (m[..., 1] < 128)  # red on black, as fields.py reads it
 
 
-def assemble(root: Path) -> list[FieldMosaic]:
-    """Every group of neighbouring fields of `root` (images/ and masks/ as in the shared data), stitched."""
-    names = sorted(p.name for p in (root / "images").glob("*.png"))
+def assemble(root: Path, names: Iterable[str] | None = None) -> list[FieldMosaic]:
+    """Every group of neighbouring fields of `root` (images/ and masks/ as in the shared data), stitched.
+
+    Args:
+        names: only these field file names (default: every PNG in images/). Neighbours are then searched
+            among them alone, so a training set never borrows a field from the half it must not see.
+    """
+    names = sorted(p.name for p in (root / "images").glob("*.png")) if names is None else sorted(set(names))
     data = {n: _read_field(root, n) for n in names}
     grey = {n: rgb.astype(np.float32).mean(axis=2) for n, (rgb, _) in data.items()}
     out: list[FieldMosaic] = []
