@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from app.analysis import service
 from app.analysis.schemas import AnalyzeIn, JobOut, SlideGlomeruliOut
@@ -50,6 +52,17 @@ def job_events(job_id: int, user: CurrentUser, session: SessionDep) -> Streaming
     hide = not ai_visible(session, case_id=case_id, user=user)
     return StreamingResponse(service.job_events(job.id, hide_result=hide), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/slides/{slide_id}/glomeruli.geojson", operation_id="downloadSlideGlomeruliGeojson",
+            response_class=Response,
+            responses={200: {"content": {"application/geo+json": {}}, "description": "QuPath-compatible GeoJSON"},
+                       409: {"description": "the slide has no finished analysis"}})
+def slide_glomeruli_geojson(slide_id: int, user: CurrentUser, session: SessionDep) -> Response:
+    """The latest analysis's glomeruli as a GeoJSON download for QuPath (File → Import objects); audited."""
+    fc, filename = service.slide_glomeruli_geojson(session, user=user, slide_id=slide_id)
+    return Response(json.dumps(fc, separators=(",", ":")), media_type="application/geo+json",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 
 @router.get("/slides/{slide_id}/glomeruli", response_model=SlideGlomeruliOut, operation_id="getSlideGlomeruli")

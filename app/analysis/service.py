@@ -167,7 +167,8 @@ def settle_case(session: Session, job: AnalysisJob, *, actor_user_id: int | None
                        reason=f"analysis job {job.id} {job.state}")
 
 
-def slide_glomeruli(session: Session, *, user: User, slide_id: int) -> SlideGlomeruliOut:
+def _latest_result(session: Session, *, user: User, slide_id: int) -> tuple[Slide, AnalysisJob | None, list[Glomerulus]]:
+    """The slide, its latest succeeded analysis and that analysis's glomeruli, if the user may see AI results."""
     slide = get_slide(session, user=user, slide_id=slide_id)
     # Blinded first read (DOMAIN.md §1): the AI's glomeruli are AI results.
     ensure_ai_visible(session, case_id=slide.case_id, user=user)
@@ -176,8 +177,15 @@ def slide_glomeruli(session: Session, *, user: User, slide_id: int) -> SlideGlom
         .order_by(AnalysisJob.finished_at.desc(), AnalysisJob.id.desc()).limit(1)
     ).scalar_one_or_none()
     if job is None:
-        return SlideGlomeruliOut(job=None, glomeruli=[])
+        return slide, None, []
     rows = session.execute(select(Glomerulus).where(Glomerulus.job_id == job.id).order_by(Glomerulus.index)).scalars()
+    return slide, job, list(rows)
+
+
+def slide_glomeruli(session: Session, *, user: User, slide_id: int) -> SlideGlomeruliOut:
+    _, job, rows = _latest_result(session, user=user, slide_id=slide_id)
+    if job is None:
+        return SlideGlomeruliOut(job=None, glomeruli=[])
     return SlideGlomeruliOut(
         job=JobOut.model_validate(job),
         glomeruli=[
@@ -187,6 +195,31 @@ def slide_glomeruli(session: Session, *, user: User, slide_id: int) -> SlideGlom
             for g in rows
         ],
     )
+
+
+def slide_glomeruli_geojson(session: Session, *, user: User, slide_id: int) -> tuple[dict[str, Any], str]:
+    """The latest analysis's glomeruli as QuPath-compatible GeoJSON (level-0 px), and a file name.
+
+    Opens in QuPath over the same slide (File → Import objects), so the AI's outlines can be checked
+    or corrected there. The export is audited: it takes AI results (and outlines of patient tissue)
+    out of glomcheck.
+
+    Raises:
+        Conflict: the slide has no finished analysis yet.
+    """
+    from app.research.geojson import feature_collection
+
+    slide, job, rows = _latest_result(session, user=user, slide_id=slide_id)
+    if job is None:
+        raise Conflict("This slide has no finished AI analysis yet, so there are no glomeruli to export.",
+                       code="not_analysed")
+    fc = feature_collection(f"slide-{slide.id}-job-{job.id}", rows)
+    fc["properties"] = {"glomcheck": {"slide_id": slide.id, "job_id": job.id, "model_versions": job.model_versions,
+                                      "coordinates": "level-0 pixels", "n_glomeruli": len(rows)}}
+    record(session, "glomeruli.exported", institution_id=user.institution_id, actor_user_id=user.id,
+           object_type="slide", object_id=slide.id, details={"job_id": job.id, "n_glomeruli": len(rows),
+                                                             "format": "geojson"})
+    return fc, f"slide-{slide.id}-glomeruli.geojson"
 
 
 # --------------------------------------------------------------------------------------------

@@ -147,6 +147,50 @@ def test_results_events_and_glomeruli_after_a_run(client: TestClient, slide: Sli
     assert case_state(slide.case_id) == "ai_ready"
 
 
+def test_glomeruli_download_as_qupath_geojson(client: TestClient, slide: SlideRef, users: dict[str, Person],
+                                             sent: list[tuple[int, str]]) -> None:
+    url = f"/api/slides/{slide.id}/glomeruli.geojson"
+    with session_scope() as s:
+        case = s.get(Case, slide.case_id)
+        assert case is not None
+        inst = s.get(Institution, case.institution_id)
+        assert inst is not None
+        inst.settings = {**inst.settings, "blinded_first_read": False}
+    r = client.get(url)  # nothing analysed yet: a clear 409, not an empty file
+    assert r.status_code == 409 and r.json()["error"] == "not_analysed" and "no finished AI analysis" in r.json()["detail"]
+    job_id = client.post(f"/api/slides/{slide.id}/analyze").json()["id"]
+    assert jobs.run_job(job_id, pipeline=fake_pipeline.analyze) is jobs.Outcome.succeeded
+
+    r = client.get(url)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/geo+json")
+    assert r.headers["content-disposition"] == f'attachment; filename="slide-{slide.id}-glomeruli.geojson"'
+    fc = r.json()
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == fake_pipeline.N_GLOMERULI
+    assert fc["properties"]["glomcheck"]["job_id"] == job_id
+    f = fc["features"][0]
+    ring = f["geometry"]["coordinates"][0]
+    assert f["geometry"]["type"] == "Polygon" and ring[0] == ring[-1] and len(ring) >= 4  # closed, as QuPath wants
+    assert f["properties"]["classification"]["name"] == "Glomerulus: normal"
+    assert f["properties"]["measurements"]["p_global_sclerosis"] == 0.1
+    with session_scope() as s:
+        ev = s.execute(select(AuditEvent).where(AuditEvent.action == "glomeruli.exported")).scalars().all()
+    assert len(ev) == 1 and ev[0].object_id == str(slide.id) and ev[0].details["n_glomeruli"] == fake_pipeline.N_GLOMERULI
+
+    # another institution's pathologist cannot reach the slide at all
+    assert login(client, users["other"]).get(url).status_code == 404
+
+
+def test_glomeruli_download_respects_the_blinded_first_read(client: TestClient, slide: SlideRef,
+                                                             sent: list[tuple[int, str]]) -> None:
+    job_id = client.post(f"/api/slides/{slide.id}/analyze").json()["id"]
+    assert jobs.run_job(job_id, pipeline=fake_pipeline.analyze) is jobs.Outcome.succeeded
+    r = client.get(f"/api/slides/{slide.id}/glomeruli.geojson")
+    assert r.status_code == 403 and r.json()["error"] == "blinded_first_read"
+    with session_scope() as s:
+        assert not s.execute(select(AuditEvent).where(AuditEvent.action == "glomeruli.exported")).scalars().all()
+
+
 def test_reanalysis_never_pulls_a_signed_case_back(client: TestClient, users: dict[str, Person],
                                                     sent: list[tuple[int, str]]) -> None:
     signed = make_slide(users["path1"], case_state="report_signed")

@@ -21,6 +21,7 @@ Needs `cd frontend && npm ci && npm run build` first; fails (never skips) withou
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -390,6 +391,12 @@ def test_1_pathologist_uploads_analyses_and_signs(served: tuple[str, Path], brow
         expect(page.get_by_test_id("out-of-focus")).to_have_text(re.compile(r"^\d+$"))
         expect(page.get_by_test_id("slide-blurred")).to_have_count(0)
     expect(page.get_by_test_id("model-caveat").first).to_contain_text("research model")
+    # The AI's outlines leave as QuPath GeoJSON through the panel's plain link (the session cookie authenticates it).
+    with page.expect_download() as dl:
+        page.get_by_test_id("geojson-export").click()
+    assert dl.value.suggested_filename == f"slide-{slide_id}-glomeruli.geojson"
+    exported = json.loads(Path(dl.value.path()).read_text())
+    assert exported["type"] == "FeatureCollection" and len(exported["features"]) >= n_drawn
     page.keyboard.press("n")
     card = page.get_by_test_id("glom-card")
     expect(card).to_contain_text("Glomerulus 1 of")

@@ -26,6 +26,8 @@ export const slideUrls = {
   dzi: (id: number) => `/api/slides/${id}/dzi`,
   tiles: (id: number) => `/api/slides/${id}/dzi_files`,
   thumbnail: (id: number) => `/api/slides/${id}/thumbnail.jpg`,
+  /** QuPath-compatible GeoJSON of the latest analysis (a plain link: the session cookie authenticates it). */
+  glomeruliGeojson: (id: number) => `/api/slides/${id}/glomeruli.geojson`,
 };
 
 export const slidesApi = {

@@ -192,6 +192,9 @@ function AiPanel({ slide, gloms, analysed, glomError, onPick, selected, job, bli
           <ul className="plain small mono">{Object.entries(job.model_versions).map(([k, v]) => <li key={k}><Link to={`/models#${k}`}>{k}</Link>: {v}</li>)}</ul>
         </div>
       ) : null}
+      <div className="subsection">
+        <a className="btn small" href={slideUrls.glomeruliGeojson(slide.id)} download data-testid="geojson-export">{t("ai.exportGeojson")}</a>
+      </div>
       <Gallery slideId={slide.id} gloms={gloms} onPick={onPick} selectedId={selected?.id ?? null} />
     </div>
   );
