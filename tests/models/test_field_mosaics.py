@@ -77,3 +77,38 @@ def test_pipeline_on_heldout_groups_accounts_for_every_glomerulus(shared_data: P
     assert r["tp"] >= 1  # the shipped detector finds real glomeruli in real tissue at all
     assert len(r["groups"]) == 4 and all(set(g["fields"]) & {p.name for p in field_split(
         shared_data / "fields" / "aidpath-pas", "heldout")} for g in r["groups"])
+
+
+@pytest.mark.parametrize("split", ["heldout", "train"])
+def test_cli_reports_the_stitched_tissue_figure(shared_data: Path, split: str) -> None:
+    """`glomcheck evaluate --fields --split S` adds the stitched-tissue figure; the two field figures keep their keys."""
+    import json
+
+    from click.testing import CliRunner
+
+    from worker.evaluation.cli import evaluate
+    from worker.pipeline.models import DETECTOR, MODELS_DIR
+
+    root = shared_data / "fields" / "aidpath-pas"
+    res = CliRunner().invoke(evaluate, ["--fields", str(root), "--split", split])
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert any(ln.startswith(f"stitched tissue ({split}):") for ln in lines)
+    assert any(ln.startswith(f"fields ({split}):") for ln in lines) and any(ln.startswith(f"visible part ({split}):") for ln in lines)
+    j = json.loads(lines[-1])
+    for k in ("f1", "scorable", "visible_f1", "visible_scorable"):  # the field figures stay
+        assert k in j
+    whole = {"heldout": 8, "train": 7}[split]  # whole glomeruli wholly inside the half's stitched fields
+    assert j["mosaic_scorable"] == j["mosaic_tp"] + j["mosaic_fn"] == whole
+    assert j["mosaic_groups"] == 4 and j["mosaic_duplicates"] == 0 and j["mosaic_dont_care"] >= 1
+    p, r = j["mosaic_precision"], j["mosaic_recall"]
+    assert p == pytest.approx(j["mosaic_tp"] / max(1, j["mosaic_tp"] + j["mosaic_fp"]), abs=1e-4)
+    assert j["mosaic_f1"] == pytest.approx(2 * p * r / (p + r) if p + r else 0.0, abs=1e-3)
+
+    card = json.loads((MODELS_DIR / DETECTOR / "card.json").read_text())
+    st = card["metrics"].get("real_tissue_stitched", {}).get(split)
+    assert st is not None, "the card generator records the stitched-tissue figure per half"
+    assert "stitched tissue: whole glomeruli" in (MODELS_DIR / DETECTOR / "CARD.md").read_text()
+    if card["version"] == j["detector"]:  # the card states what this model measures now
+        for k in ("tp", "fp", "fn", "f1", "scorable", "dont_care"):
+            assert st[k] == j[f"mosaic_{k}"], k

@@ -46,13 +46,26 @@ def evaluate(pred: Path | None, truth: Path | None, fields: Path | None, field_m
                    f"F1 {r['visible_f1']:.3f} on {r['visible_scorable']} scorable glomeruli (edge-cut regions of "
                    f"≥ {r['visible_min_area_px']:.0f} field px scored on their visible part; smaller slivers don't care: "
                    f"{r['visible_dont_care']})")
+        from worker.evaluation.mosaics import evaluate_mosaics
+
+        mo = evaluate_mosaics(fields, split=split, field_mpp=field_mpp, models_dir=models_dir)
+        for g in mo["groups"]:
+            click.echo(f"{'+'.join(n.removesuffix('.png') for n in g['fields']):>40}  whole {g['scorable']}  "
+                       f"pred {g['n_pred']}  tp {g['tp']} fp {g['fp']} fn {g['fn']}  ({g['seconds']} s)")
+        click.echo(f"stitched tissue ({split}): precision {mo['precision']:.3f}  recall {mo['recall']:.3f}  F1 {mo['f1']:.3f} "
+                   f"on {mo['scorable']} whole glomeruli in {len(mo['groups'])} groups of neighbouring fields, whole "
+                   f"pipeline (cut by the stitched tissue's edge or reaching into the other half = don't care: "
+                   f"{mo['dont_care']})")
         click.echo(json.dumps({"task": "detection_fields", "precision": r["precision"], "recall": r["recall"],
                                "f1": r["f1"], "tp": r["tp"], "fp": r["fp"], "fn": r["fn"],
                                "split": split, "fields": r["fields"], "detector": det.describe()["version"],
                                "scorable": r["scorable"], "dont_care": r["dont_care"],
                                **{k: r[k] for k in ("visible_precision", "visible_recall", "visible_f1", "visible_tp",
                                                     "visible_fp", "visible_fn", "visible_scorable", "visible_dont_care",
-                                                    "visible_min_area_px")}}))
+                                                    "visible_min_area_px")},
+                               **{f"mosaic_{k}": mo[k] for k in ("precision", "recall", "f1", "tp", "fp", "fn",
+                                                                 "duplicates", "scorable", "dont_care")},
+                               "mosaic_groups": len(mo["groups"])}))
         return
     if pred is None or truth is None:
         raise click.UsageError("give PRED.json and TRUTH.geojson, or --fields DIR")
