@@ -28,7 +28,7 @@ OUT_STRIDE = 2  # output map is 1/2 of the input: 4 µm/px
 TILE = 512  # inference tile, input px (1024 µm)
 STRIDE = 384  # inference stride, input px (256 µm overlap ≥ the largest glomerulus)
 TRIM = 32  # output px discarded at each inner tile border when stitching (128 µm)
-VERSION = "1.2.0"
+VERSION = "1.3.0"
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "glom_detector"
 # Recipe defaults (v1.2.0): part of every slide's patches centred on arterioles (the look-alikes behind the
 # v1.1.0 false positives) and more patches from composited H&E slides (the group below target).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Rebuild glom_detector v1.2.0 from scratch: regenerate the synthetic slides (fixed seeds), retrain on
-# them plus the fixed "train" half of the real AIDPATH PAS fields, train the reverse-fold check model,
-# then re-measure and write the card.
+# Rebuild glom_detector v1.3.0 from scratch: regenerate the synthetic slides (fixed seeds), retrain on
+# them plus the fixed "train" half of the real AIDPATH PAS fields stitched into their groups of neighbouring
+# fields (--edge-cut stitched, adopted by trial T2 of models/glom_detector/TRIALS.md), train the reverse-fold
+# check model (same recipe on the heldout half), then re-measure and write the card.
 #
 #   models/training/rebuild_detector.sh [WORKDIR]      (default WORKDIR=/work/data_gc; needs the train extra)
 #
@@ -9,7 +10,11 @@
 # Split of the 24 fields (worker.evaluation.fields.field_split): names sorted, first 12 = train
 # (10003 … 10165), last 12 = heldout (10169 … 10224). The shipped model never reads the heldout half.
 # 10165.png is left out of training: the data README says a detached tuft in it is not annotated.
-# Recipe defaults of train_detector (v1.2.0): 15 % of the synthetic patches centred on arterioles listed in
+# v1.3.0 = the v1.2.0 recipe with the real fields stitched first (worker.evaluation.mosaics.assemble on the
+# training fields only): glomeruli cut by a shared field edge are whole targets, only those cut by a group's
+# outer edge are don't care (+16 µm ring), glass cells weight 0; --per-field is per field of a group, so the
+# real patch budget is unchanged (11 fields × 3 scales × 60 = 1980).
+# Recipe defaults of train_detector (since v1.2.0): 15 % of the synthetic patches centred on arterioles listed in
 # the truth GeoJSON (hard negatives: the v1.1.0 false positives were arterioles), 1.5× patches from
 # composited H&E slides. Training is bit-for-bit deterministic only on the same torch build and thread
 # count (--threads 1 here). Slide generation ~20–60 s per slide; each training ~30–45 min on a busy
@@ -50,13 +55,13 @@ done
 # --- train the shipped model (writes model.onnx + card.json with its SHA-256) and, side by side, the
 #     reverse-fold model (same recipe and seed, real fields of the heldout half; never shipped)
 glomcheck train detector "$W/train" --out "$REPO/models/glom_detector" --steps 1200 --per-slide 150 --seed 0 --threads 1 \
-  --fields "$F" --per-field 60 --real-batch 6 --exclude-field 10165.png > "$W/train_shipped.log" 2>&1 &
+  --fields "$F" --per-field 60 --real-batch 6 --exclude-field 10165.png --edge-cut stitched > "$W/train_shipped.log" 2>&1 &
 pid_shipped=$!
 python -c "
 from pathlib import Path
 from models.training.detector import train_detector
 train_detector([Path('$W/train')], Path('$W/reverse/glom_detector'), steps=1200, per_slide=150, seed=0, threads=1,
-               fields=Path('$F'), fields_split='heldout', per_field=60, real_batch=6)
+               fields=Path('$F'), fields_split='heldout', per_field=60, real_batch=6, edge_cut='stitched')
 " > "$W/train_reverse.log" 2>&1 &
 pid_reverse=$!
 wait $pid_shipped

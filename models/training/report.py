@@ -45,8 +45,8 @@ def detector_metrics(val_slides: list[Path], fields: Path | None, *, models_dir:
             g["slides"] += 1
     for g in groups.values():
         p = g["tp"] / (g["tp"] + g["fp"]) if g["tp"] + g["fp"] else 0.0
-        r = g["tp"] / (g["tp"] + g["fn"]) if g["tp"] + g["fn"] else 0.0
-        g.update(precision=round(p, 4), recall=round(r, 4), f1=round(2 * p * r / (p + r), 4) if p + r else 0.0)
+        rc = g["tp"] / (g["tp"] + g["fn"]) if g["tp"] + g["fn"] else 0.0
+        g.update(precision=round(p, 4), recall=round(rc, 4), f1=round(2 * p * rc / (p + rc), 4) if p + rc else 0.0)
     out: dict[str, Any] = {"held_out_synthetic": {"iou_min": 0.5, "by_stain_and_kind": groups, "per_slide": per}}
     if fields is not None:
         det = load_model(DETECTOR, models_dir=models_dir)
@@ -196,8 +196,80 @@ def trial_decision(shipped: dict[str, Any], candidate: dict[str, Any]) -> dict[s
     return {"criteria": crit, "adopt": all(crit.values())}
 
 
+T2_MIN_GAIN = 0.10  # T2 (TRIALS.md): the candidate's 2-seed mean held-out stitched-tissue F1 must exceed the control's by this
+
+
+def _mean(xs: list[float]) -> float:
+    return round(sum(xs) / len(xs), 4) if xs else 0.0
+
+
+def seed_arms_decision(control: list[dict[str, Any]], candidate: list[dict[str, Any]],
+                       shipped_seed: dict[str, Any]) -> dict[str, Any]:
+    """The pre-registered T2 rule (models/glom_detector/TRIALS.md) on `trial_figures` of each seed of both arms.
+
+    (a) mean held-out stitched-tissue F1 of the candidate ≥ the control's mean + T2_MIN_GAIN; (b) mean held-out
+    visible-part field F1 not lower than the control's; (c) the candidate seed that would ship: every held-out
+    synthetic stain × kind F1 ≥ MIN_GROUP_F1 and 0 duplicates. Means over seeds because one retraining of the same
+    recipe moved the held-out figures as much as the effects tested (T1).
+    """
+    def means(arm: list[dict[str, Any]]) -> dict[str, float]:
+        return {"stitched_f1": _mean([x["stitched_heldout"]["f1"] for x in arm]),
+                "visible_f1": _mean([x["fields_heldout"]["visible_f1"] for x in arm]),
+                "primary_f1": _mean([x["fields_heldout"]["f1"] for x in arm])}
+
+    mc, mk = means(control), means(candidate)
+    groups = {k: g for k, g in shipped_seed["synthetic_by_stain_and_kind"].items() if k != "all"}
+    crit = {
+        f"(a) mean held-out stitched-tissue F1 ≥ control + {T2_MIN_GAIN}": mk["stitched_f1"] >= round(mc["stitched_f1"] + T2_MIN_GAIN, 4),
+        "(b) mean held-out visible-part F1 not lower": mk["visible_f1"] >= mc["visible_f1"],
+        f"(c) shipped seed: every synthetic stain × kind F1 ≥ {MIN_GROUP_F1}, 0 duplicates": (
+            all(g["f1"] >= MIN_GROUP_F1 for g in groups.values()) and shipped_seed["synthetic_all"]["duplicates"] == 0),
+    }
+    return {"criteria": crit, "adopt": all(crit.values()), "means": {"control": mc, "candidate": mk}}
+
+
+def _seed_arms_md(t: dict[str, Any]) -> list[str]:
+    """A trial decided over several seeds per arm: one row per arm and seed, then the arm means."""
+    lines = ["", f"### {t['id']}: {t['title']}", "",
+             (f"Registered {t['registered_utc']} UTC before training, in `{t['rule_file']}` (commit {t['rule_commit']}); "
+              f"not revised after. Candidate: {t['candidate']} Rule: {t['rule']}"), "",
+             ("| arm | seed | held-out stitched tissue: whole | TP/FP/FN | F1 | held-out fields, visible part: scorable | "
+              "TP/FP/FN | F1 | primary: scorable | TP/FP/FN | F1 | train half stitched F1 | held-out synthetic F1 (all) | "
+              "lowest stain × kind F1 | duplicates | SHA-256 |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for arm, runs in t["arms"].items():
+        for r in runs:
+            x = r["figures"]
+            st, h, tr = x["stitched_heldout"], x["fields_heldout"], x.get("stitched_train") or {}
+            sa, mg = x.get("synthetic_all"), x.get("synthetic_min_group")
+            low = f"{mg['f1']} ({mg['group']})" if mg else "–"
+            lines.append(f"| {arm} | {r['seed']} | {st['scorable']} | {st['tp']}/{st['fp']}/{st['fn']} | {st['f1']} | "
+                         f"{h['visible_scorable']} | {h['visible_tp']}/{h['visible_fp']}/{h['visible_fn']} | {h['visible_f1']} | "
+                         f"{h['scorable']} | {h['tp']}/{h['fp']}/{h['fn']} | {h['f1']} | {tr.get('f1', '–')} | "
+                         f"{sa['f1'] if sa else '–'} | {low} | "
+                         f"{sa['duplicates'] if sa else '–'} | {(r.get('sha256') or '')[:12]}… |")
+    lines += ["", "| arm | seeds | mean held-out stitched F1 | mean held-out visible-part F1 | mean held-out primary F1 |",
+              "|---|---|---|---|---|"]
+    for arm, mm in t["decision"]["means"].items():
+        name = next(k for k in t["arms"] if k.startswith(arm))
+        lines.append(f"| {name} | {len(t['arms'][name])} | {mm['stitched_f1']} | {mm['visible_f1']} | {mm['primary_f1']} |")
+    crit = t["decision"]["criteria"]
+    lines += ["", ("Criteria: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in crit.items())
+                   + f". **Decision: {t['outcome']}.**" + (f" {t['note']}" if t.get("note") else ""))]
+    tab = t.get("shipped_seed_synthetic")
+    if tab:
+        lines += ["", f"{t['shipped_seed_name']} on the 16 held-out synthetic slides:", "",
+                  "| stain/kind | slides | TP | FP | FN | duplicates | precision | recall | F1 |", "|---|---|---|---|---|---|---|---|---|"]
+        for k, g in sorted(tab.items()):
+            lines.append(f"| {k} | {g['slides']} | {g['tp']} | {g['fp']} | {g['fn']} | {g['duplicates']} | "
+                         f"{g['precision']} | {g['recall']} | {g['f1']} |")
+    return lines
+
+
 def _trial_md(t: dict[str, Any]) -> list[str]:
     """One recipe trial: rule, the figures of both models side by side, decision."""
+    if "arms" in t:
+        return _seed_arms_md(t)
     f = t["figures"]
     lines = ["", f"### {t['id']}: {t['title']}", "",
              (f"Registered {t['registered_utc']} UTC before training, in `{t['rule_file']}` (commit {t['rule_commit']}); "
@@ -379,11 +451,18 @@ def render_card_md(model_dir: Path, *, extra: str = "") -> str:
                 lines += ["", "These fields come from the same AIDPATH slides as the SAS crops; the detector never saw SAS crops."]
         cmp_ = c.get("comparison")
         if cmp_:
+            wide = any("stitched" in row for row in cmp_.get("rows", []))
             lines += ["", "### Compared with the previous version", "",
-                      "| model | held-out real fields TP/FP/FN | P | R | F1 | held-out synthetic F1 (all) |", "|---|---|---|---|---|---|"]
+                      ("| model | held-out real fields TP/FP/FN | P | R | F1 |"
+                       + (" held-out visible part F1 | held-out stitched tissue TP/FP/FN | F1 |" if wide else "")
+                       + " held-out synthetic F1 (all) |"),
+                      "|---|---|---|---|---|---|" + ("---|---|---|" if wide else "")]
             for row in cmp_.get("rows", []):
+                st = row.get("stitched")
+                extra = ((f" {row.get('visible_f1', '–')} | " + (f"{st['tp']}/{st['fp']}/{st['fn']} | {st['f1']} |" if st
+                                                                 else "– | – |")) if wide else "")
                 lines.append(f"| {row['model']} | {row['tp']}/{row['fp']}/{row['fn']} | {row['precision']} | {row['recall']} | "
-                             f"{row['f1']} | {row.get('synthetic_f1', '–')} |")
+                             f"{row['f1']} |{extra} {row.get('synthetic_f1', '–')} |")
             for label, tab in (cmp_.get("synthetic_tables") or {}).items():
                 lines += ["", f"{label}:", "", "| stain/kind | slides | TP | FP | FN | duplicates | precision | recall | F1 |",
                           "|---|---|---|---|---|---|---|---|---|"]
@@ -394,6 +473,7 @@ def render_card_md(model_dir: Path, *, extra: str = "") -> str:
                 lines += ["", cmp_["note"]]
         rf_train = (c.get("training") or {}).get("real_fields")
         if rf_train:
+            from models.training.detector import EDGE_CUT_TEXT  # torch only where a card is rendered
             n_train = len(c["training"].get("train_slides", []))
             n_val = (m.get("held_out_synthetic", {}).get("by_stain_and_kind", {}).get("all") or {}).get("slides", "the")
             lines += ["", "## Reproduce", "", (f"`models/training/rebuild_detector.sh [WORKDIR]` regenerates the {n_train} "
@@ -405,7 +485,9 @@ def render_card_md(model_dir: Path, *, extra: str = "") -> str:
                        f"{c['training'].get('per_slide')} --seed {c['training'].get('seed')} "
                        f"--threads {c['training'].get('threads', 2)} \\"),
                       (f"  --fields {DATA_FIELDS} --per-field {rf_train.get('per_field_per_scale')} --real-batch "
-                       f"{rf_train.get('real_batch')} --exclude-field 10165.png"),
+                       f"{rf_train.get('real_batch')} --exclude-field 10165.png"
+                       + next((f" --edge-cut {k}" for k, v in EDGE_CUT_TEXT.items()
+                               if k != "dont_care" and v == rf_train.get("edge_cut")), "")),
                       f"glomcheck train card --val-slides WORKDIR/val --fields {DATA_FIELDS} --fields-split heldout",
                       f"glomcheck evaluate --fields {DATA_FIELDS} --split heldout",
                       "```", "",

@@ -85,3 +85,25 @@ def test_trial_rule_needs_all_three_criteria() -> None:
     assert not trial_decision(shipped, _figs(0.7, 0.5, ok))["adopt"]  # (b) primary worse
     assert not trial_decision(shipped, _figs(0.7, 0.8, {**ok, "mt/drawn": 0.949}))["adopt"]  # (c) one group below
     assert not trial_decision(shipped, _figs(0.7, 0.8, ok, dup=1))["adopt"]  # (c) a duplicate
+
+
+def _seed(stitched: float, visible: float, groups: dict[str, float] | None = None, dup: int = 0) -> dict:  # type: ignore[type-arg]
+    f = _figs(visible, 0.5, groups or {"he/composited": 0.96})
+    f["stitched_heldout"] = {"f1": stitched}
+    f["synthetic_all"]["duplicates"] = dup
+    return f
+
+
+def test_t2_rule_means_over_seeds() -> None:
+    """Pre-registered T2 rule: 2-seed mean stitched F1 up by ≥ 0.10, mean visible F1 not lower, shipped seed synthetic ok."""
+    from models.training.report import seed_arms_decision
+
+    ctrl = [_seed(0.5, 0.5), _seed(0.6, 0.4)]  # means 0.55 / 0.45
+    good = [_seed(0.7, 0.5), _seed(0.6, 0.4)]  # 0.65 = 0.55 + 0.10 exactly: enough
+    d = seed_arms_decision(ctrl, good, good[0])
+    assert d["adopt"] and d["means"]["candidate"]["stitched_f1"] == 0.65 and d["means"]["control"]["visible_f1"] == 0.45
+    # one excellent seed does not carry a bad one past the mean
+    assert not seed_arms_decision(ctrl, [_seed(0.9, 0.5), _seed(0.3, 0.4)], _seed(0.9, 0.5))["adopt"]
+    assert not seed_arms_decision(ctrl, [_seed(0.7, 0.5), _seed(0.6, 0.3)], good[0])["adopt"]  # (b) visible lower
+    assert not seed_arms_decision(ctrl, good, _seed(0.7, 0.5, {"he/composited": 0.949}))["adopt"]  # (c)
+    assert not seed_arms_decision(ctrl, good, _seed(0.7, 0.5, dup=1))["adopt"]  # (c) a duplicate
