@@ -443,6 +443,12 @@ def render_card_md(model_dir: Path, *, extra: str = "") -> str:
                           + (" The reverse fold's test half includes 10165.png, whose detached tuft is not annotated "
                              "(data README), so one of its false positives may be a true glomerulus."
                              if "10165.png" in rv.get("field_names", []) else ""))]
+                if rv.get("stitched") and rv.get("pooled_stitched"):
+                    rs, ps = rv["stitched"], rv["pooled_stitched"]
+                    lines += ["", (f"Stitched tissue, reverse fold (the train half's groups, {rs['scorable']} whole "
+                                   f"glomeruli): {_prf(rs)}. Pooled with the shipped model's held-out stitched figure: "
+                                   f"{_prf(ps)} on {ps['scorable']} whole glomeruli, each scored by a model that never "
+                                   "saw its fields (two models of one recipe, not one model).")]
             if (c.get("training") or {}).get("real_fields"):
                 lines += ["", ("The train half of the same 24 fields was used in training. Both halves, and the SAS crops "
                           "composited into the held-out synthetic slides, appear to come from the same AIDPATH slides and "
@@ -529,6 +535,18 @@ def reverse_fold_metrics(fields: Path, reverse_models_dir: Path, *, models_dir: 
     r = tp / (tp + fn) if tp + fn else 0.0
     out["pooled"] = {"tp": tp, "fp": fp, "fn": fn, "precision": round(p, 4), "recall": round(r, 4),
                      "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
+    fwd_st = card["metrics"].get("real_tissue_stitched", {}).get("heldout")
+    if fwd_st:  # the same on stitched tissue: every whole glomerulus scored by a model that never saw its fields
+        from worker.evaluation.mosaics import evaluate_mosaics
+
+        mo = evaluate_mosaics(fields, split="train", models_dir=reverse_models_dir)
+        out["stitched"] = {k: mo[k] for k in STITCHED_KEYS}
+        tp, fp, fn = fwd_st["tp"] + mo["tp"], fwd_st["fp"] + mo["fp"], fwd_st["fn"] + mo["fn"]
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        out["pooled_stitched"] = {"tp": tp, "fp": fp, "fn": fn, "scorable": fwd_st["scorable"] + mo["scorable"],
+                                  "precision": round(p, 4), "recall": round(r, 4),
+                                  "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
     card["metrics"]["real_fields_reverse_fold"] = out
     (base / DETECTOR / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     render_card_md(base / DETECTOR)
