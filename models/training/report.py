@@ -256,14 +256,7 @@ def _seed_arms_md(t: dict[str, Any]) -> list[str]:
     crit = t["decision"]["criteria"]
     lines += ["", ("Criteria: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in crit.items())
                    + f". **Decision: {t['outcome']}.**" + (f" {t['note']}" if t.get("note") else ""))]
-    tab = t.get("shipped_seed_synthetic")
-    if tab:
-        lines += ["", f"{t['shipped_seed_name']} on the 16 held-out synthetic slides:", "",
-                  "| stain/kind | slides | TP | FP | FN | duplicates | precision | recall | F1 |", "|---|---|---|---|---|---|---|---|---|"]
-        for k, g in sorted(tab.items()):
-            lines.append(f"| {k} | {g['slides']} | {g['tp']} | {g['fp']} | {g['fn']} | {g['duplicates']} | "
-                         f"{g['precision']} | {g['recall']} | {g['f1']} |")
-    return lines
+    return lines + _synthetic_groups_md(t.get("shipped_seed_name"), t.get("shipped_seed_synthetic"))
 
 
 def _trial_md(t: dict[str, Any]) -> list[str]:
@@ -298,13 +291,18 @@ def _trial_md(t: dict[str, Any]) -> list[str]:
         if rv.get("note"):
             lines += ["", rv["note"]]
     cand = t.get("candidate_name")
-    tab = (f.get(cand) or {}).get("synthetic_by_stain_and_kind") if cand else None
-    if tab:
-        lines += ["", f"{cand} on the 16 held-out synthetic slides:", "",
-                  "| stain/kind | slides | TP | FP | FN | duplicates | precision | recall | F1 |", "|---|---|---|---|---|---|---|---|---|"]
-        for k, g in sorted(tab.items()):
-            lines.append(f"| {k} | {g['slides']} | {g['tp']} | {g['fp']} | {g['fn']} | {g['duplicates']} | "
-                         f"{g['precision']} | {g['recall']} | {g['f1']} |")
+    return lines + _synthetic_groups_md(cand, (f.get(cand) or {}).get("synthetic_by_stain_and_kind") if cand else None)
+
+
+def _synthetic_groups_md(name: str | None, tab: dict[str, Any] | None) -> list[str]:
+    """A trial model's per stain × kind table on the 16 held-out synthetic slides (nothing without figures)."""
+    if not tab:
+        return []
+    lines = ["", f"{name} on the 16 held-out synthetic slides:", "",
+             "| stain/kind | slides | TP | FP | FN | duplicates | precision | recall | F1 |", "|---|---|---|---|---|---|---|---|---|"]
+    for k, g in sorted(tab.items()):
+        lines.append(f"| {k} | {g['slides']} | {g['tp']} | {g['fp']} | {g['fn']} | {g['duplicates']} | "
+                     f"{g['precision']} | {g['recall']} | {g['f1']} |")
     return lines
 
 

@@ -48,6 +48,16 @@ def case_state(case_id: int) -> str:
         return s.get(Case, case_id).state  # type: ignore[union-attr]
 
 
+def unblind(case_id: int) -> None:
+    """Switch the case's institution's blinded first read off, so a pathologist sees AI results unsigned."""
+    with session_scope() as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        inst = s.get(Institution, case.institution_id)
+        assert inst is not None
+        inst.settings = {**inst.settings, "blinded_first_read": False}
+
+
 def test_analyze_queues_a_job_and_sends_it_after_commit(client: TestClient, slide: SlideRef,
                                                         sent: list[tuple[int, str]]) -> None:
     r = client.post(f"/api/slides/{slide.id}/analyze", json={"mpp": 0.5})
@@ -122,12 +132,7 @@ def test_results_events_and_glomeruli_after_a_run(client: TestClient, slide: Sli
     r = client.get(f"/api/slides/{slide.id}/glomeruli")
     assert r.status_code == 403 and r.json()["error"] == "blinded_first_read"
     assert client.get(f"/api/jobs/{job_id}").json()["result"] == {"hidden": "blinded_first_read"}
-    with session_scope() as s:
-        case = s.get(Case, slide.case_id)
-        assert case is not None
-        inst = s.get(Institution, case.institution_id)
-        assert inst is not None
-        inst.settings = {**inst.settings, "blinded_first_read": False}
+    unblind(slide.case_id)
     assert client.get(f"/api/jobs/{job_id}").json()["result"]["n_glomeruli"] == fake_pipeline.N_GLOMERULI
 
     with client.stream("GET", f"/api/jobs/{job_id}/events") as r:
@@ -150,12 +155,7 @@ def test_results_events_and_glomeruli_after_a_run(client: TestClient, slide: Sli
 def test_glomeruli_download_as_qupath_geojson(client: TestClient, slide: SlideRef, users: dict[str, Person],
                                              sent: list[tuple[int, str]]) -> None:
     url = f"/api/slides/{slide.id}/glomeruli.geojson"
-    with session_scope() as s:
-        case = s.get(Case, slide.case_id)
-        assert case is not None
-        inst = s.get(Institution, case.institution_id)
-        assert inst is not None
-        inst.settings = {**inst.settings, "blinded_first_read": False}
+    unblind(slide.case_id)
     r = client.get(url)  # nothing analysed yet: a clear 409, not an empty file
     assert r.status_code == 409 and r.json()["error"] == "not_analysed" and "no finished AI analysis" in r.json()["detail"]
     job_id = client.post(f"/api/slides/{slide.id}/analyze").json()["id"]
