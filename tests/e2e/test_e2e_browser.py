@@ -415,6 +415,11 @@ def test_1_pathologist_uploads_analyses_and_signs(served: tuple[str, Path], brow
         model_card = page.locator('[data-testid="model-card"][data-model="glom_classifier"]')
         expect(model_card.get_by_test_id("synthetic-only")).to_contain_text("synthetic data only")
         expect(model_card).to_contain_text("CC BY-NC-SA")
+        # the detector's synthetic F1 stands beside its real-tissue figure (whole pipeline on stitched real fields)
+        det_card = page.locator('[data-testid="model-card"][data-model="glom_detector"]')
+        expect(det_card.get_by_test_id("detection-figures").locator('tr[data-kind="real_stitched"]')).to_contain_text(
+            "whole pipeline")
+        expect(det_card.get_by_test_id("detection-figures").locator('tr[data-kind="synthetic"]')).to_be_visible()
     page.wait_for_timeout(300)
     shots(page, "10b-model-card")
     page.go_back()

@@ -5,7 +5,7 @@ import { useLocation } from "react-router";
 import { useFeature } from "../api/features";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { Loading, NotAvailable } from "../components/NotAvailable";
-import { classMetrics, isReliable, modelsApi, type ModelCard, type ModelClass } from "./api";
+import { classMetrics, detectionFigures, isReliable, modelsApi, type ModelCard, type ModelClass } from "./api";
 
 const num = (x: number | null | undefined, digits = 3) => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(digits).replace(/0+$/, "").replace(/\.$/, "") : "—");
 
@@ -71,6 +71,36 @@ function MetricsTable({ card, minKappa, minAuc }: { card: ModelCard; minKappa: n
   );
 }
 
+/** A detector's held-out figures: synthetic slides beside real tissue, so the synthetic F1 is never read alone. */
+function DetectionTable({ card }: { card: ModelCard }) {
+  const { t } = useTranslation();
+  const rows = detectionFigures(card as { metrics?: Record<string, unknown> | null });
+  if (!rows.length) return null;
+  return (
+    <div className="subsection">
+      <h3>{t("models.detection")}</h3>
+      <table className="grid model-metrics" data-testid="detection-figures">
+        <thead>
+          <tr><th>{t("models.validation")}</th><th>{t("models.glomeruli")}</th><th>TP / FP / FN</th><th>P</th><th>R</th><th>F1</th></tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr key={r.kind} data-kind={r.kind} className={r.kind === "synthetic" ? "synthetic-row" : undefined}>
+              <td>{t(`models.detectionData.${r.kind}`)}</td>
+              <td className="mono">{r.glomeruli ?? "—"}</td>
+              <td className="mono">{r.tp ?? "—"} / {r.fp ?? "—"} / {r.fn ?? "—"}</td>
+              <td className="mono">{num(r.precision)}</td>
+              <td className="mono">{num(r.recall)}</td>
+              <td className="mono">{num(r.f1)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {rows.some((r) => r.kind === "real_stitched") ? <p className="muted small">{t("models.detectionNote")}</p> : null}
+    </div>
+  );
+}
+
 function Card({ card, minKappa, minAuc }: { card: ModelCard; minKappa: number; minAuc: number }) {
   const { t } = useTranslation();
   const file = card.file;
@@ -114,6 +144,7 @@ function Card({ card, minKappa, minAuc }: { card: ModelCard; minKappa: number; m
           </ul>
         ) : <p className="muted small">—</p>}
       </div>
+      <DetectionTable card={card} />
       <div className="subsection">
         <h3>{t("models.metrics")}</h3>
         <MetricsTable card={card} minKappa={minKappa} minAuc={minAuc} />

@@ -34,3 +34,38 @@ export function isReliable(c: ModelClass, minKappa = 0.4, minAuc = 0.8): boolean
   const m = classMetrics(c);
   return m.kappa !== null && m.auc !== null && m.kappa >= minKappa && m.auc >= minAuc;
 }
+
+/** One detection figure of a detector card: where it was measured and its counts. */
+export interface DetectionFigure {
+  kind: "synthetic" | "real_stitched";
+  glomeruli: number | null;
+  tp: number | null;
+  fp: number | null;
+  fn: number | null;
+  precision: number | null;
+  recall: number | null;
+  f1: number | null;
+}
+
+const rec = (v: unknown): Record<string, unknown> | null => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
+
+/**
+ * The detector's held-out figures from its card: synthetic slides, and real tissue analysed by the whole
+ * pipeline (the AIDPATH fields stitched back together). Shown side by side so nobody reads the synthetic F1 alone.
+ */
+export function detectionFigures(card: { metrics?: Record<string, unknown> | null }): DetectionFigure[] {
+  const m = rec(card.metrics) ?? {};
+  const out: DetectionFigure[] = [];
+  const syn = rec(rec(rec(m.held_out_synthetic)?.by_stain_and_kind)?.all);
+  if (syn) {
+    const tp = numOrNull(syn.tp), fn = numOrNull(syn.fn);
+    out.push({ kind: "synthetic", glomeruli: tp !== null && fn !== null ? tp + fn : null, tp, fp: numOrNull(syn.fp), fn,
+               precision: numOrNull(syn.precision), recall: numOrNull(syn.recall), f1: numOrNull(syn.f1) });
+  }
+  const real = rec(rec(m.real_tissue_stitched)?.heldout);
+  if (real) {
+    out.push({ kind: "real_stitched", glomeruli: numOrNull(real.scorable), tp: numOrNull(real.tp), fp: numOrNull(real.fp),
+               fn: numOrNull(real.fn), precision: numOrNull(real.precision), recall: numOrNull(real.recall), f1: numOrNull(real.f1) });
+  }
+  return out;
+}

@@ -54,6 +54,31 @@ describe("model cards", () => {
       await i18n.changeLanguage("en");
     }
   });
+  it("a detector's synthetic F1 is shown beside its real-tissue figure, never alone", async () => {
+    const detector = { ...card, key: "glom_detector", name: "glom_detector", task: "glomerulus_instance_segmentation", synthetic_only: [],
+      classes: [{ key: "glomerulus", label_en: null, label_ja: null, t_lo: null, t_hi: null, synthetic_only: false, metrics: {} }],
+      metrics: {
+        held_out_synthetic: { by_stain_and_kind: { all: { tp: 235, fp: 4, fn: 0, precision: 0.9833, recall: 1.0, f1: 0.9916 } } },
+        real_tissue_stitched: { heldout: { tp: 6, fp: 3, fn: 2, scorable: 8, precision: 0.6667, recall: 0.75, f1: 0.7059 } },
+      } };
+    vi.stubGlobal("fetch", vi.fn(async (input: RequestInfo | URL) => {
+      const url = input instanceof Request ? input.url : String(input);
+      const body = url.endsWith("/api/openapi.json") ? { paths: { "/api/models": {} } } : url.endsWith("/api/models") ? { items: [detector] } : { ...detector, card: {}, card_md: "# glom_detector" };
+      return new Response(JSON.stringify(body), { status: 200, headers: { "Content-Type": "application/json" } });
+    }));
+    const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    render(<QueryClientProvider client={qc}><MemoryRouter><ModelsView /></MemoryRouter></QueryClientProvider>);
+    const table = await screen.findByTestId("detection-figures");
+    const syn = table.querySelector('tr[data-kind="synthetic"]');
+    const real = table.querySelector('tr[data-kind="real_stitched"]');
+    expect(syn).toHaveTextContent("235 / 4 / 0");
+    expect(syn).toHaveTextContent("0.992");
+    expect(real).toHaveTextContent("Real PAS tissue, whole pipeline");
+    expect(real).toHaveTextContent("8");
+    expect(real).toHaveTextContent("6 / 3 / 2");
+    expect(real).toHaveTextContent("0.706");
+    expect(screen.getByText(/read it as a warning, not an accuracy/)).toBeInTheDocument();
+  });
   it("the caveat beside AI numbers links to the card", () => {
     render(<MemoryRouter><ModelCaveat model="glom_classifier" /></MemoryRouter>);
     expect(screen.getByTestId("model-caveat")).toHaveTextContent("research model — see card");
