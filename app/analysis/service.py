@@ -24,6 +24,7 @@ from app.db.models import AnalysisJob, Case, CaseState, Glomerulus, JobState, Sl
 from app.db.session import session_scope
 from app.errors import Conflict, NotFound
 from app.reports.service import ai_visible, ensure_ai_visible
+from app.research.geojson import feature_collection
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +208,6 @@ def slide_glomeruli_geojson(session: Session, *, user: User, slide_id: int) -> t
     Raises:
         Conflict: the slide has no finished analysis yet.
     """
-    from app.research.geojson import feature_collection
-
     slide, job, rows = _latest_result(session, user=user, slide_id=slide_id)
     if job is None:
         raise Conflict("This slide has no finished AI analysis yet, so there are no glomeruli to export.",

@@ -345,10 +345,8 @@ def mosaic_patches(
     po = patch // out_stride
     for m in assemble(root, names):
         groups.append(sorted(m.cells))
-        outside = ~np.pad(m.covered, 1, constant_values=False)
-        rim = ndimage.binary_dilation(outside)[1:-1, 1:-1]  # field pixels touching glass or the image border
         lab, _ = ndimage.label(m.mask)
-        cut = np.unique(lab[rim & m.mask])
+        cut = np.unique(lab[m.rim & m.mask])  # glomeruli cut by the group's outer edge
         dc = np.isin(lab, cut[cut > 0])
         if dc.any():
             dc = ndimage.binary_dilation(dc, iterations=max(1, round(dont_care_margin_um / field_mpp)))

@@ -12,7 +12,7 @@ from typing import Any
 
 from app.slides.reader import SlideReader
 from models.training.data import find_slides
-from worker.evaluation.detection import evaluate_prediction
+from worker.evaluation.detection import evaluate_prediction, prf
 from worker.evaluation.fields import evaluate_fields
 from worker.pipeline.models import CLASSIFIER, DETECTOR, MODELS_DIR, load_model, read_card
 from worker.pipeline.run import _cached_model, analyze_slide_file
@@ -44,9 +44,7 @@ def detector_metrics(val_slides: list[Path], fields: Path | None, *, models_dir:
                 g[k] += row[k]
             g["slides"] += 1
     for g in groups.values():
-        p = g["tp"] / (g["tp"] + g["fp"]) if g["tp"] + g["fp"] else 0.0
-        rc = g["tp"] / (g["tp"] + g["fn"]) if g["tp"] + g["fn"] else 0.0
-        g.update(precision=round(p, 4), recall=round(rc, 4), f1=round(2 * p * rc / (p + rc), 4) if p + rc else 0.0)
+        g.update(prf(g["tp"], g["fp"], g["fn"]))
     out: dict[str, Any] = {"held_out_synthetic": {"iou_min": 0.5, "by_stain_and_kind": groups, "per_slide": per}}
     if fields is not None:
         det = load_model(DETECTOR, models_dir=models_dir)
@@ -179,6 +177,12 @@ def trial_figures(m: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _synthetic_ok(figures: dict[str, Any]) -> bool:
+    """Every held-out synthetic stain × kind F1 ≥ MIN_GROUP_F1 and no duplicates: the criterion every trial keeps."""
+    groups = {k: g for k, g in figures["synthetic_by_stain_and_kind"].items() if k != "all"}
+    return all(g["f1"] >= MIN_GROUP_F1 for g in groups.values()) and figures["synthetic_all"]["duplicates"] == 0
+
+
 def trial_decision(shipped: dict[str, Any], candidate: dict[str, Any]) -> dict[str, Any]:
     """The pre-registered rule of models/glom_detector/TRIALS.md (T1), applied to two `trial_figures`.
 
@@ -186,12 +190,10 @@ def trial_decision(shipped: dict[str, Any], candidate: dict[str, Any]) -> dict[s
     stain × kind F1 ≥ MIN_GROUP_F1 and 0 duplicates. Adopt iff all hold.
     """
     hs, hc = shipped["fields_heldout"], candidate["fields_heldout"]
-    groups = {k: g for k, g in candidate["synthetic_by_stain_and_kind"].items() if k != "all"}
     crit = {
         "(a) held-out visible-part F1 higher": hc["visible_f1"] > hs["visible_f1"],
         "(b) held-out primary F1 not worse": hc["f1"] >= hs["f1"],
-        f"(c) every synthetic stain × kind F1 ≥ {MIN_GROUP_F1}, 0 duplicates": (
-            all(g["f1"] >= MIN_GROUP_F1 for g in groups.values()) and candidate["synthetic_all"]["duplicates"] == 0),
+        f"(c) every synthetic stain × kind F1 ≥ {MIN_GROUP_F1}, 0 duplicates": _synthetic_ok(candidate),
     }
     return {"criteria": crit, "adopt": all(crit.values())}
 
@@ -218,21 +220,31 @@ def seed_arms_decision(control: list[dict[str, Any]], candidate: list[dict[str, 
                 "primary_f1": _mean([x["fields_heldout"]["f1"] for x in arm])}
 
     mc, mk = means(control), means(candidate)
-    groups = {k: g for k, g in shipped_seed["synthetic_by_stain_and_kind"].items() if k != "all"}
     crit = {
         f"(a) mean held-out stitched-tissue F1 ≥ control + {T2_MIN_GAIN}": mk["stitched_f1"] >= round(mc["stitched_f1"] + T2_MIN_GAIN, 4),
         "(b) mean held-out visible-part F1 not lower": mk["visible_f1"] >= mc["visible_f1"],
-        f"(c) shipped seed: every synthetic stain × kind F1 ≥ {MIN_GROUP_F1}, 0 duplicates": (
-            all(g["f1"] >= MIN_GROUP_F1 for g in groups.values()) and shipped_seed["synthetic_all"]["duplicates"] == 0),
+        f"(c) shipped seed: every synthetic stain × kind F1 ≥ {MIN_GROUP_F1}, 0 duplicates": _synthetic_ok(shipped_seed),
     }
     return {"criteria": crit, "adopt": all(crit.values()), "means": {"control": mc, "candidate": mk}}
 
 
+def _trial_head(t: dict[str, Any]) -> list[str]:
+    """A trial's heading and when and where its rule was registered."""
+    return ["", f"### {t['id']}: {t['title']}", "",
+            (f"Registered {t['registered_utc']} UTC before training, in `{t['rule_file']}` (commit {t['rule_commit']}); "
+             f"not revised after. Candidate: {t['candidate']} Rule: {t['rule']}"), ""]
+
+
+def _trial_decision_md(t: dict[str, Any]) -> list[str]:
+    """Each criterion met or not, then the decision."""
+    crit = t["decision"]["criteria"]
+    return ["", ("Criteria: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in crit.items())
+                 + f". **Decision: {t['outcome']}.**" + (f" {t['note']}" if t.get("note") else ""))]
+
+
 def _seed_arms_md(t: dict[str, Any]) -> list[str]:
     """A trial decided over several seeds per arm: one row per arm and seed, then the arm means."""
-    lines = ["", f"### {t['id']}: {t['title']}", "",
-             (f"Registered {t['registered_utc']} UTC before training, in `{t['rule_file']}` (commit {t['rule_commit']}); "
-              f"not revised after. Candidate: {t['candidate']} Rule: {t['rule']}"), "",
+    lines = [*_trial_head(t),
              ("| arm | seed | held-out stitched tissue: whole | TP/FP/FN | F1 | held-out fields, visible part: scorable | "
               "TP/FP/FN | F1 | primary: scorable | TP/FP/FN | F1 | train half stitched F1 | held-out synthetic F1 (all) | "
               "lowest stain × kind F1 | duplicates | SHA-256 |"),
@@ -253,9 +265,7 @@ def _seed_arms_md(t: dict[str, Any]) -> list[str]:
     for arm, mm in t["decision"]["means"].items():
         name = next(k for k in t["arms"] if k.startswith(arm))
         lines.append(f"| {name} | {len(t['arms'][name])} | {mm['stitched_f1']} | {mm['visible_f1']} | {mm['primary_f1']} |")
-    crit = t["decision"]["criteria"]
-    lines += ["", ("Criteria: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in crit.items())
-                   + f". **Decision: {t['outcome']}.**" + (f" {t['note']}" if t.get("note") else ""))]
+    lines += _trial_decision_md(t)
     return lines + _synthetic_groups_md(t.get("shipped_seed_name"), t.get("shipped_seed_synthetic"))
 
 
@@ -264,9 +274,7 @@ def _trial_md(t: dict[str, Any]) -> list[str]:
     if "arms" in t:
         return _seed_arms_md(t)
     f = t["figures"]
-    lines = ["", f"### {t['id']}: {t['title']}", "",
-             (f"Registered {t['registered_utc']} UTC before training, in `{t['rule_file']}` (commit {t['rule_commit']}); "
-              f"not revised after. Candidate: {t['candidate']} Rule: {t['rule']}"), "",
+    lines = [*_trial_head(t),
              ("| model | held-out fields, primary: scorable | TP/FP/FN | F1 | visible part: scorable | TP/FP/FN | F1 | "
               "train half, visible F1 | held-out synthetic F1 (all) | lowest stain × kind F1 | duplicates |"),
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -276,9 +284,7 @@ def _trial_md(t: dict[str, Any]) -> list[str]:
         lines.append(f"| {name} | {h['scorable']} | {h['tp']}/{h['fp']}/{h['fn']} | {h['f1']} | {h['visible_scorable']} | "
                      f"{h['visible_tp']}/{h['visible_fp']}/{h['visible_fn']} | {h['visible_f1']} | {tr['visible_f1']} | "
                      f"{sa['f1']} | {mg['f1']} ({mg['group']}) | {sa['duplicates']} |")
-    crit = t["decision"]["criteria"]
-    lines += ["", ("Criteria: " + "; ".join(f"{k}: {'met' if v else 'not met'}" for k, v in crit.items())
-                   + f". **Decision: {t['outcome']}.**" + (f" {t['note']}" if t.get("note") else ""))]
+    lines += _trial_decision_md(t)
     rv = t.get("reverse_fold")
     if rv:
         lines += ["", f"Reverse fold, for information only (not part of the rule; trained after the decision): {rv['what']}", "",

@@ -60,6 +60,14 @@ def match(preds: list[Polygon], scores: list[float], truths: list[Polygon], iou_
     return pairs
 
 
+def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    """Precision, recall and F1 from counts (0 where undefined), rounded to 4 places as every report prints them."""
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return {"precision": round(prec, 4), "recall": round(rec, 4), "f1": round(f, 4)}
+
+
 def detection_scores(preds: list[Polygon], scores: list[float], truths: list[Truth], iou_min: float = 0.5) -> dict[str, Any]:
     """Precision, recall, F1 at IoU ≥ `iou_min`; don't-care truths neither reward nor penalise.
 
@@ -83,12 +91,9 @@ def detection_scores(preds: list[Polygon], scores: list[float], truths: list[Tru
             dup += 1
         fp += 1
     fn = sum(1 for t in range(len(truths)) if t not in matched_t and not truths[t].dont_care)
-    prec = tp / (tp + fp) if tp + fp else 0.0
-    rec = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
     ious = [iou for _, t, iou in pairs if not truths[t].dont_care]
-    return {"tp": tp, "fp": fp, "fn": fn, "duplicates": dup, "precision": round(prec, 4), "recall": round(rec, 4),
-            "f1": round(f, 4), "mean_iou": round(float(np.mean(ious)), 4) if ious else None,
+    return {"tp": tp, "fp": fp, "fn": fn, "duplicates": dup, **prf(tp, fp, fn),
+            "mean_iou": round(float(np.mean(ious)), 4) if ious else None,
             "n_truth": sum(1 for t in truths if not t.dont_care), "n_pred": len(preds), "pairs": pairs}
 
 

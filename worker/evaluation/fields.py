@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 from scipy import ndimage
 from shapely.geometry import Polygon
 from skimage.measure import find_contours
 
-from worker.evaluation.detection import Truth, detection_scores
+from worker.evaluation.detection import Truth, detection_scores, prf
 from worker.evaluation.metrics import sigmoid
 from worker.pipeline.instances import extract_instances
 from worker.pipeline.models import LoadedModel
@@ -63,36 +64,48 @@ def visible_min_area_px(min_diameter_um: float, field_mpp: float) -> float:
     return float(np.pi * r * r)
 
 
+def read_mask(mask_path: Path) -> NDArray[np.bool_]:
+    """A field's glomerulus mask: red (255, 0, 0) on black."""
+    m = np.asarray(Image.open(mask_path).convert("RGB"))
+    return (m[..., 0] > 128) & (m[..., 1] < 128)
+
+
+def component_polygon(comp: NDArray[np.bool_], x0: int = 0, y0: int = 0) -> Polygon:
+    """Outline of one mask component (its longest contour), shifted by (x0, y0) px."""
+    c = max(find_contours(np.pad(comp.astype(np.float32), 1), 0.5), key=len)
+    return Polygon(np.stack([c[:, 1] - 1 + x0, c[:, 0] - 1 + y0], axis=1)).buffer(0)
+
+
+def _mask_regions(mask_path: Path, min_area: int = 500) -> list[tuple[Polygon, bool, int]]:
+    """(outline, cut by the field edge, pixel count) of each mask component of at least `min_area` px."""
+    fg = read_mask(mask_path)
+    lab, _ = ndimage.label(fg)
+    out = []
+    for i, sl in enumerate(ndimage.find_objects(lab), start=1):
+        if sl is None:
+            continue
+        comp = lab[sl] == i
+        area = int(comp.sum())
+        if area < min_area:
+            continue
+        edge = sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == fg.shape[0] or sl[1].stop == fg.shape[1]
+        out.append((component_polygon(comp, sl[1].start, sl[0].start), bool(edge), area))
+    return out
+
+
+def _truths(regions: list[tuple[Polygon, bool, int]], visible_min_area: float | None = None) -> list[Truth]:
+    """Edge-cut regions are don't-care; with `visible_min_area`, only those smaller than it (slivers)."""
+    return [Truth(poly, {}, dont_care=edge and (visible_min_area is None or area < visible_min_area))
+            for poly, edge, area in regions]
+
+
 def _truth_from_mask(mask_path: Path, min_area: int = 500, visible_min_area: float | None = None) -> list[Truth]:
     """Mask components (≥ `min_area` px) as truths; edge-cut ones are don't-care.
 
     With `visible_min_area`, an edge-cut component whose pixel count is at least that is scorable
     (its polygon is the visible part); smaller edge-cut slivers stay don't-care.
     """
-    m = np.asarray(Image.open(mask_path).convert("RGB"))
-    fg = (m[..., 0] > 128) & (m[..., 1] < 128)
-    lab, n = ndimage.label(fg)
-    out = []
-    for i in range(1, n + 1):
-        comp = lab == i
-        area = int(comp.sum())
-        if area < min_area:
-            continue
-        ys, xs = np.nonzero(comp)
-        edge = ys.min() == 0 or xs.min() == 0 or ys.max() == fg.shape[0] - 1 or xs.max() == fg.shape[1] - 1
-        cs = find_contours(np.pad(comp.astype(np.float32), 1), 0.5)
-        c = max(cs, key=len)
-        poly = Polygon(np.stack([c[:, 1] - 1, c[:, 0] - 1], axis=1)).buffer(0)
-        dont_care = bool(edge) and (visible_min_area is None or area < visible_min_area)
-        out.append(Truth(poly, {}, dont_care=dont_care))
-    return out
-
-
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
-    prec = tp / (tp + fp) if tp + fp else 0.0
-    rec = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-    return {"precision": round(prec, 4), "recall": round(rec, 4), "f1": round(f, 4)}
+    return _truths(_mask_regions(mask_path, min_area), visible_min_area)
 
 
 def evaluate_fields(root: Path, det: LoadedModel, *, field_mpp: float = FIELD_MPP, split: str = "all") -> dict[str, Any]:
@@ -125,8 +138,9 @@ def evaluate_fields(root: Path, det: LoadedModel, *, field_mpp: float = FIELD_MP
         polys = [Polygon(i.polygon * scale).buffer(0) for i in insts]
         scores = [i.score for i in insts]
         row: dict[str, Any] = {"field": img_path.name}
+        regions = _mask_regions(root / "masks" / img_path.name)
         for acc, prefix, vmin in ((tot, "", None), (vis, "visible_", vis_min)):
-            truths = _truth_from_mask(root / "masks" / img_path.name, visible_min_area=vmin)
+            truths = _truths(regions, vmin)
             s = detection_scores(polys, scores, truths)
             for k in ("tp", "fp", "fn", "duplicates"):
                 acc[k] += int(s[k])
@@ -135,9 +149,9 @@ def evaluate_fields(root: Path, det: LoadedModel, *, field_mpp: float = FIELD_MP
             if not prefix:
                 row["n_pred"] = s["n_pred"]
         per.append(row)
-    return {"fields": len(per), **tot, **_prf(tot["tp"], tot["fp"], tot["fn"]), "scorable": tot["tp"] + tot["fn"],
+    return {"fields": len(per), **tot, **prf(tot["tp"], tot["fp"], tot["fn"]), "scorable": tot["tp"] + tot["fn"],
             **{"visible_" + k: v for k, v in vis.items()},
-            **{"visible_" + k: v for k, v in _prf(vis["tp"], vis["fp"], vis["fn"]).items()},
+            **{"visible_" + k: v for k, v in prf(vis["tp"], vis["fp"], vis["fn"]).items()},
             "visible_scorable": vis["tp"] + vis["fn"], "visible_min_area_px": round(vis_min, 1),
             "field_mpp_assumed": field_mpp, "split": split, "per_field": per}
 

@@ -23,6 +23,7 @@ import tempfile
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,9 @@ from numpy.typing import NDArray
 from PIL import Image
 from scipy import ndimage
 from shapely.geometry import Point, Polygon
-from skimage.measure import find_contours
 
-from worker.evaluation.detection import Truth, detection_scores
-from worker.evaluation.fields import FIELD_MPP, field_split
+from worker.evaluation.detection import Truth, detection_scores, prf
+from worker.evaluation.fields import FIELD_MPP, component_polygon, field_split, read_mask
 
 ADJ_MIN_CORR = 0.8  # edge correlation that makes two fields neighbours (measured: neighbours ≥ 0.88, others ≤ 0.60)
 MIN_TRUTH_PX = 500  # mask components smaller than this (field px) are annotation specks, as in fields.py
@@ -63,6 +63,12 @@ class FieldMosaic:
     @property
     def name(self) -> str:
         return "+".join(sorted(self.cells))
+
+    @cached_property
+    def rim(self) -> NDArray[np.bool_]:
+        """Field pixels touching glass or the image border: a glomerulus reaching them is cut by the tissue's edge."""
+        outside = ~np.pad(self.covered, 1, constant_values=False)
+        return np.asarray(ndimage.binary_dilation(outside)[1:-1, 1:-1], bool)
 
     def field_at(self, x: float, y: float) -> str | None:
         """The field under a mosaic pixel, or None on glass."""
@@ -133,9 +139,7 @@ def layout(names: list[str], pairs: list[tuple[str, str, str, float]]) -> list[d
 
 
 def _read_field(root: Path, name: str) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
-    rgb = np.asarray(Image.open(root / "images" / name).convert("RGB"))
-    m = np.asarray(Image.open(root / "masks" / name).convert("RGB"))
-    return rgb, (m[..., 0] > 128) & (m[..., 1] < 128)  # red on black, as fields.py reads it
+    return np.asarray(Image.open(root / "images" / name).convert("RGB")), read_mask(root / "masks" / name)
 
 
 def assemble(root: Path, names: Iterable[str] | None = None) -> list[FieldMosaic]:
@@ -167,8 +171,6 @@ def assemble(root: Path, names: Iterable[str] | None = None) -> list[FieldMosaic
 def mosaic_truth(m: FieldMosaic, fields: set[str] | None = None) -> list[Truth]:
     """Glomeruli of the stitched mask; don't care when cut by the stitched tissue's edge or, with `fields`,
     when reaching into a field outside `fields`."""
-    outside = ~np.pad(m.covered, 1, constant_values=False)
-    rim = ndimage.binary_dilation(outside)[1:-1, 1:-1]  # field pixels touching glass or the image border
     lab, _ = ndimage.label(m.mask)
     out: list[Truth] = []
     for i, sl in enumerate(ndimage.find_objects(lab), start=1):
@@ -177,14 +179,12 @@ def mosaic_truth(m: FieldMosaic, fields: set[str] | None = None) -> list[Truth]:
         comp = lab[sl] == i
         if int(comp.sum()) < MIN_TRUTH_PX:
             continue
-        dont_care = bool((rim[sl] & comp).any())
+        dont_care = bool((m.rim[sl] & comp).any())
         if fields is not None:
             ys, xs = np.nonzero(comp)
             names = {m.field_at(x + sl[1].start, y + sl[0].start) for y, x in zip(ys[::97], xs[::97])}
             dont_care |= not names <= fields
-        c = max(find_contours(np.pad(comp.astype(np.float32), 1), 0.5), key=len)
-        poly = Polygon(np.stack([c[:, 1] - 1 + sl[1].start, c[:, 0] - 1 + sl[0].start], axis=1)).buffer(0)
-        out.append(Truth(poly, {}, dont_care=dont_care))
+        out.append(Truth(component_polygon(comp, sl[1].start, sl[0].start), {}, dont_care=dont_care))
     return out
 
 
@@ -211,8 +211,7 @@ def evaluate_mosaics(root: Path, *, split: str = "all", field_mpp: float = FIELD
     """Run `analyze_slide_file` on every stitched group holding a field of `split` and score its detections.
 
     Returns:
-        totals (tp, fp, fn, duplicates, precision, recall, f1, scorable, dont_care), one row per group,
-        and the neighbour pairs found.
+        totals (tp, fp, fn, duplicates, precision, recall, f1, scorable, dont_care) and one row per group.
     """
     from app.slides.reader import SlideReader
     from worker.pipeline.run import analyze_slide_file
@@ -220,12 +219,9 @@ def evaluate_mosaics(root: Path, *, split: str = "all", field_mpp: float = FIELD
     chosen = {p.name for p in field_split(root, split)}
     tot = {"tp": 0, "fp": 0, "fn": 0, "duplicates": 0, "scorable": 0, "dont_care": 0}
     rows: list[dict[str, Any]] = []
-    tmp = tempfile.TemporaryDirectory(prefix="glomcheck-mosaics-") if workdir is None else None
-    wd = Path(tmp.name) if tmp is not None else workdir
-    assert wd is not None
-    try:
-        mosaics = assemble(root)
-        for m in mosaics:
+    with tempfile.TemporaryDirectory(prefix="glomcheck-mosaics-") as tmp:
+        wd = workdir or Path(tmp)
+        for m in assemble(root):
             if not chosen & set(m.cells):
                 continue
             path = write_pyramid(m, wd / f"mosaic-{min(m.cells).removesuffix('.png')}.tiff", mpp=field_mpp)
@@ -249,11 +245,4 @@ def evaluate_mosaics(root: Path, *, split: str = "all", field_mpp: float = FIELD
                          "scorable": len(truths) - n_dc, "dont_care": n_dc, "n_pred": len(polys),
                          **{k: s[k] for k in ("tp", "fp", "fn", "duplicates")},
                          "seconds": round(float(res.timings_s.get("total", math.nan)), 2)})
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-    prec = tot["tp"] / (tot["tp"] + tot["fp"]) if tot["tp"] + tot["fp"] else 0.0
-    rec = tot["tp"] / (tot["tp"] + tot["fn"]) if tot["tp"] + tot["fn"] else 0.0
-    f = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-    return {**tot, "precision": round(prec, 4), "recall": round(rec, 4), "f1": round(f, 4), "split": split,
-            "field_mpp_assumed": field_mpp, "groups": rows}
+    return {**tot, **prf(tot["tp"], tot["fp"], tot["fn"]), "split": split, "field_mpp_assumed": field_mpp, "groups": rows}
