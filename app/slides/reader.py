@@ -115,6 +115,11 @@ class SlideReader:
             options = {YCBCR_AS_RGB: detect_dicom_ycbcr_mislabel(self.path, self._osr)}
         self.options: dict[str, Any] = dict(options)
         self._view: Any = _FixedSlide(self._osr) if self.options.get(YCBCR_AS_RGB) else self._osr
+        # Geometry is fixed for an open file; OpenSlide's properties ask the C library level by level on
+        # every access, which was ~0.1 s of the pipeline's ~200 reads (each resolves its pyramid level).
+        self._dimensions: tuple[int, int] = tuple(self._osr.dimensions)  # type: ignore[assignment]
+        self._level_dimensions = tuple(tuple(d) for d in self._osr.level_dimensions)
+        self._level_downsamples = tuple(float(d) for d in self._osr.level_downsamples)
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -137,19 +142,19 @@ class SlideReader:
 
     @property
     def dimensions(self) -> tuple[int, int]:
-        return tuple(self._osr.dimensions)  # type: ignore[return-value]
+        return self._dimensions
 
     @property
     def level_count(self) -> int:
-        return int(self._osr.level_count)
+        return len(self._level_downsamples)
 
     @property
     def level_dimensions(self) -> list[tuple[int, int]]:
-        return [tuple(d) for d in self._osr.level_dimensions]  # type: ignore[misc]
+        return list(self._level_dimensions)  # type: ignore[arg-type]
 
     @property
     def level_downsamples(self) -> list[float]:
-        return [float(d) for d in self._osr.level_downsamples]
+        return list(self._level_downsamples)
 
     @property
     def mpp(self) -> tuple[float, float] | None:
@@ -201,7 +206,7 @@ class SlideReader:
             raise SlideReadError("The slide does not state its resolution (µm/px); supply it explicitly.")
         want = target_mpp / base
         best = 0
-        for i, ds in enumerate(self.level_downsamples):
+        for i, ds in enumerate(self._level_downsamples):
             if ds <= want * 1.0001:
                 best = i
         return best
@@ -219,7 +224,7 @@ class SlideReader:
         if base is None:
             raise SlideReadError("The slide does not state its resolution (µm/px); supply it explicitly.")
         level = self.best_level_for_mpp(target_mpp, mpp0=base)
-        ds = self.level_downsamples[level]
+        ds = self._level_downsamples[level]
         lw, lh = max(1, math.ceil(w0 / ds)), max(1, math.ceil(h0 / ds))
         arr = self.read_region((int(x0), int(y0)), level, (lw, lh))
         out_w = max(1, round(w0 * base / target_mpp))

@@ -146,8 +146,8 @@ def test_reference_drops_patches_that_turned_out_to_lie_on_a_glomerulus(synth_ti
         assert judge.reference_excluding([(-10.0, -10.0, -5.0, -5.0)]) == pytest.approx(everything)
 
 
-def test_tissue_pixels_one_diamond_pass_equals_three_cross_passes() -> None:
-    """The focus score's tissue mask uses one radius-3 diamond erosion for speed: it must equal the
+def test_tissue_pixels_erosion_equals_scipy_three_cross_passes() -> None:
+    """The focus score's tissue mask erodes with shifted ANDs for speed: it must equal the
     three 4-connected erosions the calibration was measured with, borders included."""
     from scipy import ndimage
 

@@ -37,7 +37,6 @@ PATCH_UM = 96.0  # reference tissue patch edge (µm)
 N_PATCHES = 48  # reference patches per slide (fewer when there is less tissue)
 MIN_TISSUE_PX = 400  # a window with fewer tissue pixels (at FOCUS_MPP) gets no score
 _FINE_SIGMA, _MID_SIGMA = 1.0, 2.0  # px at FOCUS_MPP: fine band = detail below ~2 µm, mid band ~2–4 µm
-_DIAMOND3 = ndimage.iterate_structure(ndimage.generate_binary_structure(2, 1), 3)
 
 
 @dataclass(frozen=True)
@@ -69,8 +68,20 @@ def _tissue_pixels(rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
     # channel max/min on uint8 planes: `rgb.max(axis=2)` reduces a length-3 axis ~10x slower
     mx, mn = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
     tissue = ((mx - mn) > 0.08 * 255) | (mx < 0.75 * 255)
-    # one pass with the radius-3 diamond = three passes of the 4-connected cross (identical, ~1.6× faster)
-    return np.asarray(ndimage.binary_erosion(tissue, structure=_DIAMOND3), bool)
+    return _erode_cross(tissue, 3)
+
+
+def _erode_cross(m: NDArray[np.bool_], passes: int) -> NDArray[np.bool_]:
+    """`passes` binary erosions by the 4-connected cross, outside the array counting as background:
+    the same pixels as `ndimage.binary_erosion(m, iterations=passes)`, but five shifted ANDs per pass
+    cost ~8× less than scipy's generic structuring-element loop on these small windows (it was a
+    third of the focus check's CPU, which competes with onnxruntime for the two cores)."""
+    h, w = m.shape
+    pad = np.zeros((h + 2, w + 2), bool)
+    for _ in range(passes):
+        pad[1:-1, 1:-1] = m
+        m = pad[1:-1, 1:-1] & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
+    return m
 
 
 def sharpness(rgb: NDArray[np.uint8]) -> float:
