@@ -102,6 +102,8 @@ def make_net(arch: str) -> torch.nn.Module:
         return GlomNetN(len(FINDINGS), MEAN, STD)
     if arch == "glomnet_n64":
         return GlomNetN(len(FINDINGS), MEAN, STD, pool=2)
+    if arch == "glomnet_g64":  # trial (TRIALS: gain normalisation): OD divided by its tissue mean, not standardised
+        return GlomNetN(len(FINDINGS), MEAN, STD, pool=2, norm="gain")
     raise ValueError(arch)
 
 
@@ -910,7 +912,7 @@ def _main() -> None:
     @click.option("--threads", type=int, default=1)
     @click.option("--no-export", is_flag=True)
     @click.option("--strong-stain", type=click.Choice(["off", "all", "real"]), default="real")
-    @click.option("--arch", type=click.Choice(["glomnet", "glomnet_n", "glomnet_n64"]), default="glomnet_n")
+    @click.option("--arch", type=click.Choice(["glomnet", "glomnet_n", "glomnet_n64", "glomnet_g64"]), default="glomnet_n")
     @click.option("--hed/--no-hed", default=False)
     @click.option("--label-smoothing", type=float, default=0.0)
     @click.option("--tta", type=click.Choice(["1", "2", "4", "8"]), default="8")
@@ -943,7 +945,7 @@ def _main() -> None:
     @click.option("--epochs", type=int, default=40)
     @click.option("--seed", "seeds", type=int, multiple=True, help="Repeat: one network per seed and fold.")
     @click.option("--centre", "centres", multiple=True, help="Only the crops of these centres (default: all).")
-    @click.option("--arch", type=click.Choice(["glomnet", "glomnet_n", "glomnet_n64"]), default="glomnet_n")
+    @click.option("--arch", type=click.Choice(["glomnet", "glomnet_n", "glomnet_n64", "glomnet_g64"]), default="glomnet_n")
     @click.option("--strong-stain", type=click.Choice(["off", "all", "real"]), default="real")
     @click.option("--hed/--no-hed", default=False)
     @click.option("--tta", type=click.Choice(["1", "2", "4", "8"]), default="8")

@@ -74,11 +74,14 @@ class TissueNorm(nn.Module):
     needs no stain normalisation of its own.
     """
 
-    def __init__(self, mean: list[float], std: list[float], tissue_od: float = 0.15) -> None:
+    def __init__(self, mean: list[float], std: list[float], tissue_od: float = 0.15, mode: str = "standardise") -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.tissue_od = tissue_od
+        if mode not in ("standardise", "gain"):
+            raise ValueError(mode)
+        self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rgb = (x * self.std + self.mean).clamp(1.0 / 255.0, 1.0)
@@ -86,6 +89,11 @@ class TissueNorm(nn.Module):
         w = (od.sum(1, keepdim=True) > self.tissue_od).float() + 1e-3  # background keeps a tiny weight: no 0/0
         n = w.sum((2, 3), keepdim=True)
         mu = (od * w).sum((2, 3), keepdim=True) / n
+        if self.mode == "gain":
+            # Stain amount scales OD per channel: dividing by the tissue mean cancels that gain but keeps the
+            # image's own contrast (a pale, homogeneous sclerosed tuft stays low-contrast instead of being
+            # stretched to unit variance as `standardise` does).
+            return od / (mu + 1e-2) - 1.0
         var = (((od - mu) ** 2) * w).sum((2, 3), keepdim=True) / n
         return (od - mu) / torch.sqrt(var + 1e-3)
 
@@ -94,9 +102,9 @@ class GlomNetN(nn.Module):
     """GlomNet preceded by in-graph per-image tissue OD standardisation (TissueNorm) and optional input pooling."""
 
     def __init__(self, n_out: int, mean: list[float], std: list[float],
-                 ch: tuple[int, int, int, int] = (16, 32, 64, 96), pool: int = 1) -> None:
+                 ch: tuple[int, int, int, int] = (16, 32, 64, 96), pool: int = 1, norm: str = "standardise") -> None:
         super().__init__()
-        self.norm = TissueNorm(mean, std)
+        self.norm = TissueNorm(mean, std, mode=norm)
         self.pool = pool
         self.net = GlomNet(n_out, ch)
 
