@@ -526,13 +526,19 @@ def crossval_gs(crops: Path, *, folds: int = 5, epochs: int = 40, seed: int = 0,
 SYNTHETIC_ONLY = [k for k in FINDINGS if k != "global_sclerosis"]
 
 
+def norm_text(arch: str) -> str:
+    """How the GS networks' in-graph stain normalisation treats optical density (card wording)."""
+    if arch == "glomnet_g64":
+        return "optical density divided per channel by its mean over tissue pixels, contrast kept"
+    return "optical density standardised per channel over tissue pixels"
+
+
 def architecture_text(arch: str, n_members: int, tta: int) -> str:
     base = "GlomNet (8 conv layers 16/32/64/96, global average pool, linear), from scratch"
-    if arch == "glomnet_n64":
+    if arch in ("glomnet_n64", "glomnet_g64"):
         base = base + " on the input average-pooled 2x2 (64² px at 4 µm/px inside the graph)"
-    if arch in ("glomnet_n", "glomnet_n64"):
-        base = ("in-graph per-image stain normalisation (optical density standardised per channel over tissue pixels) + "
-                + base)
+    if arch in ("glomnet_n", "glomnet_n64", "glomnet_g64"):
+        base = f"in-graph per-image stain normalisation ({norm_text(arch)}) + " + base
     if n_members > 1 or tta > 1:
         base += (f"; {n_members} independently seeded networks x {tta} dihedral test-time transforms, logits averaged "
                  "in the one ONNX graph")
@@ -813,7 +819,8 @@ def classifier_md_extra(card: dict[str, Any]) -> str:
                           "U(0.85, 1.15) and shifted by U(−0.05, 0.05))" if (tr.get("global_sclerosis_recipe") or {}).get("hed")
                           else "") +
               ", random diameter 150–250 µm, aspect and offset. Inside the ONNX graph: per-image stain normalisation "
-              "(optical density standardised per channel over tissue pixels), 2×2 average pooling (the networks see 64² px at "
+              f"({norm_text(str((tr.get('global_sclerosis_recipe') or {}).get('arch', 'glomnet_n64')))}), 2×2 average "
+              "pooling (the networks see 64² px at "
               f"4 µm/px), {g.get('tta_transforms')} dihedral test-time transform(s), logits averaged over networks and "
               f"transforms, then Platt scaling a·z + b (a = {platt.get('a')}, b = {platt.get('b')}) fitted on "
               f"{platt.get('fitted_on')}. The serving pipeline is unchanged (same µm/px, crop and normalisation in the card)."),
@@ -993,7 +1000,7 @@ def _main() -> None:
 
     @cli.command("members-from-onnx")
     @click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
-    @click.option("--arch", type=click.Choice(["glomnet_n", "glomnet_n64"]), default="glomnet_n64")
+    @click.option("--arch", type=click.Choice(["glomnet_n", "glomnet_n64", "glomnet_g64"]), default="glomnet_n64")
     @click.option("--seed", "seeds", type=int, multiple=True, required=True, help="The members' seeds, in order.")
     @click.option("--epochs", type=int, required=True)
     @click.option("--strong-stain", type=click.Choice(["off", "all", "real"]), default="real")
