@@ -43,7 +43,7 @@ from worker.evaluation.metrics import (
 
 CLS_MPP = 2.0  # µm/px of classifier crops
 CROP = 128  # crop edge, px (256 µm: the largest glomeruli fit with a rim of context)
-VERSION = "1.3.0"
+VERSION = "1.4.0"
 
 # Published inter-observer agreement, for the reliability gate of DOMAIN.md §2. Approximate values
 # recalled from the cited literature and NOT verified here: an institution must confirm them.

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 import torch
 
 from models.training.classifier import crossfit_platt, fit_platt
@@ -28,21 +29,39 @@ def _warm(model: torch.nn.Module, x: torch.Tensor) -> None:
     model.eval()
 
 
-def test_tissue_norm_cancels_an_optical_density_gain() -> None:
+@pytest.mark.parametrize("mode", ["standardise", "gain"])
+def test_tissue_norm_cancels_an_optical_density_gain(mode: str) -> None:
     x = to_tensor(_batch(2, 0))
     rgb = (x * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)).clamp(1 / 255, 1)
     gain = torch.tensor([0.8, 1.2, 1.1]).view(1, 3, 1, 1)
     x2 = (torch.exp(torch.log(rgb) * gain) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
-    norm = TissueNorm(MEAN, STD)
+    norm = TissueNorm(MEAN, STD, mode=mode)
     a, b = norm(x), norm(x2)
     assert torch.isfinite(a).all()
     # background pixels move a little with the gain (their OD is not exactly 0); tissue is invariant
     assert (a - b)[:, :, 30:].abs().max() < 0.05
 
 
-def test_tissue_norm_survives_an_all_white_crop() -> None:
+@pytest.mark.parametrize("mode", ["standardise", "gain"])
+def test_tissue_norm_survives_an_all_white_crop(mode: str) -> None:
     x = to_tensor(np.full((1, 128, 128, 3), 255, np.uint8))
-    assert torch.isfinite(TissueNorm(MEAN, STD)(x)).all()
+    assert torch.isfinite(TissueNorm(MEAN, STD, mode=mode)(x)).all()
+
+
+def test_gain_norm_keeps_contrast_that_standardising_removes() -> None:
+    """Why v1.4.0 divides by the mean: a pale, homogeneous tuft must stay low-contrast for the network."""
+    rng = np.random.default_rng(3)
+    flat = np.clip(150 + rng.normal(0, 4, (1, 128, 128, 3)), 0, 255).astype(np.uint8)  # homogeneous matrix
+    busy = np.clip(150 + rng.normal(0, 40, (1, 128, 128, 3)), 0, 255).astype(np.uint8)  # cells and lumina
+    x = to_tensor(np.concatenate([flat, busy]))
+    std = {m: TissueNorm(MEAN, STD, mode=m)(x).std(dim=(1, 2, 3)) for m in ("standardise", "gain")}
+    assert std["standardise"][0] > 0.5 * std["standardise"][1]  # the flat one stretched towards unit variance
+    assert std["gain"][0] < 0.25 * std["gain"][1]  # contrast kept
+
+
+def test_tissue_norm_refuses_an_unknown_mode() -> None:
+    with pytest.raises(ValueError):
+        TissueNorm(MEAN, STD, mode="histogram")
 
 
 def test_dihedral_gives_eight_distinct_transforms() -> None:
@@ -223,3 +242,29 @@ def test_max_ba_cut_separates_separable_classes() -> None:
     p = np.asarray([0.1, 0.2, 0.3, 0.6, 0.9])
     t = max_ba_cut(y, p)
     assert 0.3 < t <= 0.6 and abs(t - 0.45) < 1e-6
+
+
+def test_shipped_gs_members_are_what_the_card_says() -> None:
+    """The shipped file's GS members, rebuilt with the card's recipe (architecture, normalisation, transforms,
+    Platt), give the file's global-sclerosis logit: the card describes the graph that is served."""
+    import json
+
+    from models.training.classifier import gs_members_from_onnx
+    from worker.pipeline.models import CLASSIFIER, MODELS_DIR
+
+    d = MODELS_DIR / CLASSIFIER
+    card = json.loads((d / "card.json").read_text())
+    gs_card = card["training"]["global_sclerosis"]
+    arch = card["training"]["global_sclerosis_recipe"]["arch"]
+    members, cal = gs_members_from_onnx(d / "model.onnx", arch)
+    assert len(members) == len(gs_card["seeds"])
+    transforms = {1: (0,), 2: (0, 3), 4: (0, 1, 2, 3), 8: tuple(range(8))}[int(gs_card["tta_transforms"])]
+    ens = TTAEnsemble(members, len(card["classes"]), transforms).eval()
+    ens.cal_a[0], ens.cal_b[0] = float(cal["cal_a"][0]), float(cal["cal_b"][0])
+    assert abs(ens.cal_a[0].item() - gs_card["platt"]["a"]) < 1e-3 and abs(ens.cal_b[0].item() - gs_card["platt"]["b"]) < 1e-3
+    x = to_tensor(_batch(4, 11))
+    sess = ort.InferenceSession(str(d / "model.onnx"), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"input": x.numpy()})[0][:, 0]
+    with torch.no_grad():
+        got = ens(x)[:, 0].numpy()
+    assert np.abs(got - want).max() < 1e-3
