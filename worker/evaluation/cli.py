@@ -77,7 +77,8 @@ def evaluate(pred: Path | None, truth: Path | None, fields: Path | None, field_m
     click.echo(f"detection @IoU≥0.5: precision {det['precision']:.3f} recall {det['recall']:.3f} F1 {det['f1']:.3f} "
                f"(tp {det['tp']} fp {det['fp']} fn {det['fn']} duplicates {det['duplicates']}, mean IoU {det['mean_iou']})")
     for k, v in r["findings"].items():
-        click.echo(f"  {k:<32} n {v['n']:3d} pos {v['n_pos']:3d}  AUC {v['auc']}  F1@t_hi {v['f1']}")
+        click.echo(f"  {k:<32} n {v['n']:3d} pos {v['n_pos']:3d}  AUC {v['auc']}  F1@t_hi {v['f1']}  "
+                   f"balanced acc@t_hi {v.get('balanced_accuracy')}")
     head = {"task": "detection", "precision": det["precision"], "recall": det["recall"], "f1": det["f1"],
             "duplicates": det["duplicates"], "n_truth": det["n_truth"],
             "auc": {k: v["auc"] for k, v in r["findings"].items()}}

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 from shapely.geometry import Polygon
 
-from worker.evaluation.metrics import auc, f1
+from worker.evaluation.metrics import auc, balanced_accuracy, f1
 
 
 @dataclass
@@ -99,7 +99,7 @@ def detection_scores(preds: list[Polygon], scores: list[float], truths: list[Tru
 
 def finding_scores(pairs: list[tuple[int, int, float]], pred_findings: list[dict[str, float]], truths: list[Truth],
                    thresholds: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
-    """Per-finding AUC and F1 (present = p ≥ t_hi, else 0.5) over matched glomeruli with known labels."""
+    """Per-finding AUC, F1 and balanced accuracy (present = p ≥ t_hi, else 0.5) over matched glomeruli with known labels."""
     keys = sorted({k for t in truths for k, v in t.labels.items() if v is not None})
     out: dict[str, Any] = {}
     for k in keys:
@@ -117,8 +117,10 @@ def finding_scores(pairs: list[tuple[int, int, float]], pred_findings: list[dict
         t_hi = float((thresholds or {}).get(k, {}).get("t_hi", 0.5))
         a = auc(y, p)
         ff = f1(y, p >= t_hi)
+        ba = balanced_accuracy(y, p >= t_hi)  # what the card's validation figure is, so the two compare
         out[k] = {"n": len(ys), "n_pos": int(y.sum()), "auc": None if a is None else round(a, 4),
-                  "f1": None if ff is None else round(ff, 4), "t_hi": t_hi}
+                  "f1": None if ff is None else round(ff, 4),
+                  "balanced_accuracy": None if ba is None else round(ba, 4), "t_hi": t_hi}
     return out
 
 
