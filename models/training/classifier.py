@@ -862,6 +862,8 @@ def classifier_md_extra(card: dict[str, Any]) -> str:
         lines.append(f"- **How the recipe was chosen.** {gs['selection_note']}")
     for trial in gs.get("recipe_trials") or []:
         lines.append(_trial_line(trial))
+    if gs.get("pipeline_path_note"):
+        lines.append(f"- **Through the slide pipeline (real crops composited into synthetic slides).** {gs['pipeline_path_note']}")
     if gs.get("target_note"):
         lines.append(f"- **Target** (AUC ≥ 0.97 and balanced accuracy ≥ 0.93 on real crops from slides not used in training). "
                      f"{gs['target_note']}")
