@@ -161,7 +161,8 @@ def torch_classifier(card: dict[str, Any]) -> Any:
     if "tta_transforms" not in gs:
         return GlomNet(n)
     norm = card["input"]["normalisation"]
-    members = [GlomNetN(n, norm["mean"], norm["std"], pool=2) for _ in gs["seeds"]]
+    mode = "gain" if card.get("training", {}).get("global_sclerosis_recipe", {}).get("arch") == "glomnet_g64" else "standardise"
+    members = [GlomNetN(n, norm["mean"], norm["std"], pool=2, norm=mode) for _ in gs["seeds"]]
     transforms = {1: (0,), 2: (0, 3), 4: (0, 1, 2, 3), 8: tuple(range(8))}[int(gs["tta_transforms"])]
     return GSWithFindings(TTAEnsemble(members, n, transforms), GlomNet(n))
 
