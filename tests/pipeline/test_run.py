@@ -103,7 +103,20 @@ def test_cli_analyze_and_evaluate(tmp_path: Path, synth_tiff: Path) -> None:
     res = runner.invoke(evaluate, [str(pred), str(synth_tiff.with_suffix(".geojson"))])
     assert res.exit_code == 0, res.output
     last = json.loads(res.output.strip().splitlines()[-1])
-    assert {"precision", "recall", "f1", "duplicates"} <= set(last)
+    assert {"precision", "recall", "f1", "duplicates"} <= set(last) and last["slides"] == 1
+    # several slides are pooled: the same slide twice doubles every count and keeps the rates
+    res2 = runner.invoke(evaluate, [str(pred), str(synth_tiff.with_suffix(".geojson"))] * 2)
+    assert res2.exit_code == 0, res2.output
+    two = json.loads(res2.output.strip().splitlines()[-1])
+    assert two["slides"] == 2 and two["n_truth"] == 2 * last["n_truth"]
+    assert (two["precision"], two["recall"], two["f1"], two["auc"]) == (last["precision"], last["recall"], last["f1"], last["auc"])
+    # an unpaired file, or a prediction that is not JSON, is a clear usage error
+    bad = runner.invoke(evaluate, [str(pred)])
+    assert bad.exit_code == 2 and "one pair per slide" in bad.output
+    notjson = tmp_path / "x.json"
+    notjson.write_text("not json")
+    bad = runner.invoke(evaluate, [str(notjson), str(synth_tiff.with_suffix(".geojson"))])
+    assert bad.exit_code == 2 and "analyze --json" in bad.output
 
 
 def test_cli_analyze_refuses_missing_mpp(tmp_path: Path) -> None:

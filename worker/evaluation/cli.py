@@ -19,17 +19,17 @@ def _classifier_thresholds(models_dir: Path | None) -> dict[str, Any]:
 
 
 @click.command()
-@click.argument("pred", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("truth", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--fields", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Instead: score the detector on real fields (images/ + masks/, e.g. shared/data/fields/aidpath-pas).")
 @click.option("--field-mpp", type=float, default=0.5, show_default=True, help="µm/px of the --fields images.")
 @click.option("--split", type=click.Choice(["all", "train", "heldout"]), default="all", show_default=True,
               help="Fixed half of --fields (sorted names; first half = train, second = heldout).")
 @click.option("--models-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None)
-def evaluate(pred: Path | None, truth: Path | None, fields: Path | None, field_mpp: float, split: str,
+def evaluate(files: tuple[Path, ...], fields: Path | None, field_mpp: float, split: str,
              models_dir: Path | None) -> None:
-    """Detection P/R/F1 at IoU ≥ 0.5 and per-finding AUC/F1 of PRED.json (from `analyze --json`) vs TRUTH.geojson."""
+    """Detection P/R/F1 at IoU ≥ 0.5 and per-finding AUC/F1/balanced accuracy of PRED.json (from `analyze --json`)
+    vs TRUTH.geojson; several PRED TRUTH pairs (one per slide) are scored pooled."""
     if fields is not None:
         from worker.evaluation.fields import evaluate_fields
         from worker.pipeline.models import DETECTOR, load_model
@@ -67,13 +67,20 @@ def evaluate(pred: Path | None, truth: Path | None, fields: Path | None, field_m
                                                                  "duplicates", "scorable", "dont_care")},
                                "mosaic_groups": len(mo["groups"])}))
         return
-    if pred is None or truth is None:
-        raise click.UsageError("give PRED.json and TRUTH.geojson, or --fields DIR")
-    from worker.evaluation.detection import evaluate_prediction
+    if not files or len(files) % 2:
+        raise click.UsageError("give PRED.json TRUTH.geojson (one pair per slide, pooled), or --fields DIR")
+    from worker.evaluation.detection import evaluate_predictions
 
-    d = json.loads(pred.read_text())
-    r = evaluate_prediction(d, truth, thresholds=_classifier_thresholds(models_dir))
+    items = []
+    for pred, truth in zip(files[::2], files[1::2]):
+        try:
+            items.append((json.loads(pred.read_text()), truth))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(f"{pred} is not the JSON of `glomcheck analyze --json`: {exc}") from exc
+    r = evaluate_predictions(items, thresholds=_classifier_thresholds(models_dir))
     det = r["detection"]
+    if len(items) > 1:
+        click.echo(f"pooled over {len(items)} slides")
     click.echo(f"detection @IoU≥0.5: precision {det['precision']:.3f} recall {det['recall']:.3f} F1 {det['f1']:.3f} "
                f"(tp {det['tp']} fp {det['fp']} fn {det['fn']} duplicates {det['duplicates']}, mean IoU {det['mean_iou']})")
     for k, v in r["findings"].items():
@@ -81,7 +88,8 @@ def evaluate(pred: Path | None, truth: Path | None, fields: Path | None, field_m
                    f"balanced acc@t_hi {v.get('balanced_accuracy')}")
     head = {"task": "detection", "precision": det["precision"], "recall": det["recall"], "f1": det["f1"],
             "duplicates": det["duplicates"], "n_truth": det["n_truth"],
-            "auc": {k: v["auc"] for k, v in r["findings"].items()}}
+            "slides": det["slides"], "auc": {k: v["auc"] for k, v in r["findings"].items()},
+            "balanced_accuracy": {k: v["balanced_accuracy"] for k, v in r["findings"].items()}}
     click.echo(json.dumps(head))
 
 

@@ -126,10 +126,32 @@ def finding_scores(pairs: list[tuple[int, int, float]], pred_findings: list[dict
 
 def evaluate_prediction(pred: dict[str, Any], truth_path: Path, *, thresholds: dict[str, Any] | None = None) -> dict[str, Any]:
     """Score an `analyze --json` result against a truth GeoJSON."""
-    truths = load_truth(truth_path)
-    gl = pred["glomeruli"]
-    polys = [Polygon(g["polygon_px"]).buffer(0) for g in gl]
-    det = detection_scores(polys, [g["score"] for g in gl], truths)
-    fin = finding_scores(det["pairs"], [g["findings"] for g in gl], truths, thresholds)
-    det.pop("pairs")
-    return {"detection": det, "findings": fin}
+    return evaluate_predictions([(pred, truth_path)], thresholds=thresholds)
+
+
+def evaluate_predictions(items: list[tuple[dict[str, Any], Path]], *,
+                         thresholds: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Score several slides' `analyze --json` results against their truths, pooled.
+
+    Why pooled rather than averaged: a finding may have a handful of positives per slide, so per-slide
+    AUCs are noisy or undefined; detection counts and matched glomeruli are summed over slides instead
+    (matching is still done slide by slide).
+    """
+    counts = {"tp": 0, "fp": 0, "fn": 0, "duplicates": 0, "n_truth": 0, "n_pred": 0}
+    ious: list[float] = []
+    pairs: list[tuple[int, int, float]] = []
+    findings: list[dict[str, float]] = []
+    truths: list[Truth] = []
+    for pred, truth_path in items:
+        t = load_truth(truth_path)
+        gl = pred["glomeruli"]
+        det = detection_scores([Polygon(g["polygon_px"]).buffer(0) for g in gl], [g["score"] for g in gl], t)
+        for k in counts:
+            counts[k] += det[k]
+        ious += [iou for _, ti, iou in det["pairs"] if not t[ti].dont_care]
+        pairs += [(pi + len(findings), ti + len(truths), iou) for pi, ti, iou in det["pairs"]]
+        findings += [g["findings"] for g in gl]
+        truths += t
+    detection = {**counts, **prf(counts["tp"], counts["fp"], counts["fn"]),
+                 "mean_iou": round(float(np.mean(ious)), 4) if ious else None, "slides": len(items)}
+    return {"detection": detection, "findings": finding_scores(pairs, findings, truths, thresholds)}
