@@ -154,16 +154,16 @@ def torch_from_onnx(onnx_path: Path, module: Any) -> Any:
 
 def torch_classifier(card: dict[str, Any]) -> Any:
     """The shipped classifier's torch structure, read from its card (v1.2.0+: GS ensemble + the other findings' net)."""
-    from models.training.nets import GlomNet, GlomNetN, GSWithFindings, TTAEnsemble
+    from models.training.classifier import make_net
+    from models.training.nets import TTA_TRANSFORMS, GlomNet, GSWithFindings, TTAEnsemble
 
     n = len(card["classes"])
     gs = card.get("training", {}).get("global_sclerosis", {})
     if "tta_transforms" not in gs:
         return GlomNet(n)
-    norm = card["input"]["normalisation"]
-    mode = "gain" if card.get("training", {}).get("global_sclerosis_recipe", {}).get("arch") == "glomnet_g64" else "standardise"
-    members = [GlomNetN(n, norm["mean"], norm["std"], pool=2, norm=mode) for _ in gs["seeds"]]
-    transforms = {1: (0,), 2: (0, 3), 4: (0, 1, 2, 3), 8: tuple(range(8))}[int(gs["tta_transforms"])]
+    arch = card.get("training", {}).get("global_sclerosis_recipe", {}).get("arch", "glomnet_n64")
+    members = [make_net(arch) for _ in gs["seeds"]]  # the trainer's own constructor: same normalisation as shipped
+    transforms = TTA_TRANSFORMS[int(gs["tta_transforms"])]
     return GSWithFindings(TTAEnsemble(members, n, transforms), GlomNet(n))
 
 

@@ -30,7 +30,7 @@ from models.training.common import (
     write_card,
 )
 from models.training.data import FINDINGS, CropRecord, find_slides, place_crop, read_crop_folder, slide_crops
-from models.training.nets import GlomNet, GlomNetN, GSWithFindings, TTAEnsemble
+from models.training.nets import TTA_TRANSFORMS, GlomNet, GlomNetN, GSWithFindings, TTAEnsemble
 from worker.evaluation.metrics import (
     auc,
     balanced_accuracy,
@@ -398,7 +398,7 @@ def train_classifier(
     members = [train_one(tr_imgs, tr_y_real, Xs, Ys, epochs=epochs, batch=batch, seed=s, arch=arch,
                          strong_stain=strong_stain, hed=hed, label_smoothing=label_smoothing,
                          Xv_real=Xv_real, yv_real=yv_real, log=log) for s in seeds]
-    transforms = {1: (0,), 2: (0, 3), 4: (0, 1, 2, 3), 8: tuple(range(8))}[tta]
+    transforms = TTA_TRANSFORMS[tta]
     model = TTAEnsemble(members, len(FINDINGS), transforms).eval()
     val_groups = [r.slide for r in va_rec]
     per_seed: dict[str, Any] = {}
@@ -489,7 +489,7 @@ def crossval_gs(crops: Path, *, folds: int = 5, epochs: int = 40, seed: int = 0,
     X = real_crop_inputs(recs)
     y = np.asarray([r.gs for r in recs], np.float64)
     zs = np.full((len(seeds), len(recs)), np.nan)
-    transforms = {1: (0,), 2: (0, 3), 4: (0, 1, 2, 3), 8: tuple(range(8))}[tta]
+    transforms = TTA_TRANSFORMS[tta]
     fold_auc: dict[str, list[float]] = {}
     for si, sd in enumerate(seeds):
         for f in range(folds):
@@ -606,7 +606,7 @@ def evaluate_members(members_file: Path, crops: Path, val_centres: set[str], *, 
         m.load_state_dict(saved["members"][i])
         members.append(m.eval())
     seeds = [saved["seeds"][i] for i in idx]
-    transforms = {1: (0,), 2: (0, 3), 4: (0, 1, 2, 3), 8: tuple(range(8))}[tta]
+    transforms = TTA_TRANSFORMS[tta]
     gs = TTAEnsemble(members, len(FINDINGS), transforms).eval()
     tr_rec, va_rec = _load_real(crops, set(), val_centres)
     Xv = real_crop_inputs(va_rec)

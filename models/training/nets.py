@@ -99,7 +99,7 @@ class TissueNorm(nn.Module):
 
 
 class GlomNetN(nn.Module):
-    """GlomNet preceded by in-graph per-image tissue OD standardisation (TissueNorm) and optional input pooling."""
+    """GlomNet preceded by in-graph per-image tissue OD normalisation (TissueNorm, `norm` its mode) and optional input pooling."""
 
     def __init__(self, n_out: int, mean: list[float], std: list[float],
                  ch: tuple[int, int, int, int] = (16, 32, 64, 96), pool: int = 1, norm: str = "standardise") -> None:
@@ -113,6 +113,11 @@ class GlomNetN(nn.Module):
         if self.pool > 1:  # average-pool the input: the network sees `pool` x the card's µm/px (4x fewer FLOPs for 2)
             x = nn.functional.avg_pool2d(x, self.pool)
         return self.net(x)
+
+
+# Test-time transform sets by count, as `--tta N` names them: identity, then a flip-transpose (2), the
+# four flips (4) or all eight dihedral maps (8); the card's `tta_transforms` is one of these counts.
+TTA_TRANSFORMS: dict[int, tuple[int, ...]] = {1: (0,), 2: (0, 3), 4: (0, 1, 2, 3), 8: tuple(range(8))}
 
 
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:

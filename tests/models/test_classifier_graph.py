@@ -11,7 +11,7 @@ import torch
 
 from models.training.classifier import crossfit_platt, fit_platt
 from models.training.common import MEAN, STD, export_onnx, hed_jitter, to_tensor, torch_ort_max_diff
-from models.training.nets import GlomNetN, TissueNorm, TTAEnsemble, dihedral
+from models.training.nets import TTA_TRANSFORMS, GlomNetN, TissueNorm, TTAEnsemble, dihedral
 
 
 def _batch(n: int, seed: int) -> np.ndarray:
@@ -258,7 +258,7 @@ def test_shipped_gs_members_are_what_the_card_says() -> None:
     arch = card["training"]["global_sclerosis_recipe"]["arch"]
     members, cal = gs_members_from_onnx(d / "model.onnx", arch)
     assert len(members) == len(gs_card["seeds"])
-    transforms = {1: (0,), 2: (0, 3), 4: (0, 1, 2, 3), 8: tuple(range(8))}[int(gs_card["tta_transforms"])]
+    transforms = TTA_TRANSFORMS[int(gs_card["tta_transforms"])]
     ens = TTAEnsemble(members, len(card["classes"]), transforms).eval()
     ens.cal_a[0], ens.cal_b[0] = float(cal["cal_a"][0]), float(cal["cal_b"][0])
     assert abs(ens.cal_a[0].item() - gs_card["platt"]["a"]) < 1e-3 and abs(ens.cal_b[0].item() - gs_card["platt"]["b"]) < 1e-3

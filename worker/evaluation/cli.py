@@ -85,7 +85,7 @@ def evaluate(files: tuple[Path, ...], fields: Path | None, field_mpp: float, spl
                f"(tp {det['tp']} fp {det['fp']} fn {det['fn']} duplicates {det['duplicates']}, mean IoU {det['mean_iou']})")
     for k, v in r["findings"].items():
         click.echo(f"  {k:<32} n {v['n']:3d} pos {v['n_pos']:3d}  AUC {v['auc']}  F1@t_hi {v['f1']}  "
-                   f"balanced acc@t_hi {v.get('balanced_accuracy')}")
+                   f"balanced acc@t_hi {v['balanced_accuracy']}")
     head = {"task": "detection", "precision": det["precision"], "recall": det["recall"], "f1": det["f1"],
             "duplicates": det["duplicates"], "n_truth": det["n_truth"],
             "slides": det["slides"], "auc": {k: v["auc"] for k, v in r["findings"].items()},
