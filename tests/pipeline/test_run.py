@@ -117,6 +117,9 @@ def test_cli_analyze_and_evaluate(tmp_path: Path, synth_tiff: Path) -> None:
     notjson.write_text("not json")
     bad = runner.invoke(evaluate, [str(notjson), str(synth_tiff.with_suffix(".geojson"))])
     assert bad.exit_code == 2 and "analyze --json" in bad.output
+    notjson.write_text('{"slide": {}}')  # JSON, but not a prediction
+    bad = runner.invoke(evaluate, [str(notjson), str(synth_tiff.with_suffix(".geojson"))])
+    assert bad.exit_code == 2 and "'glomeruli'" in bad.output
 
 
 def test_cli_analyze_refuses_missing_mpp(tmp_path: Path) -> None:

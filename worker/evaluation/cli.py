@@ -74,9 +74,12 @@ def evaluate(files: tuple[Path, ...], fields: Path | None, field_mpp: float, spl
     items = []
     for pred, truth in zip(files[::2], files[1::2]):
         try:
-            items.append((json.loads(pred.read_text()), truth))
+            d = json.loads(pred.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise click.BadParameter(f"{pred} is not the JSON of `glomcheck analyze --json`: {exc}") from exc
+        if not isinstance(d, dict) or not isinstance(d.get("glomeruli"), list):
+            raise click.BadParameter(f"{pred} is not the JSON of `glomcheck analyze --json`: it has no 'glomeruli' list")
+        items.append((d, truth))
     r = evaluate_predictions(items, thresholds=_classifier_thresholds(models_dir))
     det = r["detection"]
     if len(items) > 1:
