@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # Flag glomeruli that are out of focus (DOMAIN.md §2; worker/pipeline/focus.py). Costs ~0.9 s of CPU
     # per 130 glomeruli on 2 cores (reads at 1 µm/px); off: no glomerulus is ever flagged out of focus.
     focus_check: bool = True
+    # Decode the JPEG/deflate/LZW tiles of plain tiled TIFF and Aperio levels directly instead of through
+    # OpenSlide's compositing (identical pixels, ~5× less read CPU; app/slides/tiled_tiff.py). Off: every
+    # read goes through OpenSlide (for A/B benchmarks, or a file whose tiles tifffile misreads).
+    direct_tile_reads: bool = True
     embedded_worker: bool = True
     worker_concurrency: int = 1
     # Broker queue the analysis task is sent to and consumed from (routes analysis to GPU workers).

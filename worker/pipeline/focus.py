@@ -120,10 +120,20 @@ def decide(score: float, reference: float, *, rel: float = REL_THRESHOLD, floor:
 
 
 def _read_window(reader: SlideReader, cx: float, cy: float, w_um: float, h_um: float, mpp0: float) -> NDArray[np.uint8]:
-    """RGB at FOCUS_MPP of the level-0 rectangle centred on (cx, cy), clipped to the slide."""
+    """RGB at FOCUS_MPP of the level-0 rectangle centred on (cx, cy), clipped to the slide.
+
+    The rectangle is snapped to the FOCUS_MPP pixel grid (a shift of under 1 µm): a read that starts
+    on a whole pixel of the pyramid level is served from the decoded tiles, where an off-grid one
+    makes OpenSlide interpolate at several times the CPU (app/slides/tiled_tiff.py).
+    """
     w0, h0 = reader.dimensions
-    x0, y0 = max(0, round(cx - w_um / mpp0 / 2)), max(0, round(cy - h_um / mpp0 / 2))
-    x1, y1 = min(w0, round(cx + w_um / mpp0 / 2)), min(h0, round(cy + h_um / mpp0 / 2))
+    step = max(1, round(FOCUS_MPP / mpp0))  # level-0 px per FOCUS_MPP px
+
+    def snap(v: float) -> int:
+        return int(v // step) * step
+
+    x0, y0 = max(0, snap(cx - w_um / mpp0 / 2)), max(0, snap(cy - h_um / mpp0 / 2))
+    x1, y1 = min(snap(w0), snap(cx + w_um / mpp0 / 2)), min(snap(h0), snap(cy + h_um / mpp0 / 2))
     if x1 - x0 < 4 or y1 - y0 < 4:
         return np.full((1, 1, 3), 255, np.uint8)
     return reader.read_rect_mpp(x0, y0, x1 - x0, y1 - y0, FOCUS_MPP, mpp0=mpp0)
