@@ -29,6 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from app.config import get_settings
 from app.slides.reader import SlideReader
 from worker.pipeline.mosaic import TileMosaic
 from worker.pipeline.post import classify_crops, read_crops
@@ -65,17 +66,18 @@ def ensure_slide(path: Path | None, seed: int, level_step: int = 2) -> Path:
 
 
 def read_only(slide: Path, det: Any, cls: Any, centres: list[tuple[float, float]],
-              boxes: list[tuple[float, float, float, float]]) -> tuple[float, list[np.ndarray], np.ndarray]:
+              boxes: list[tuple[float, float, float, float]], *,
+              direct_tiles: bool | None = None) -> tuple[float, list[np.ndarray], np.ndarray]:
     """Tissue mask + the pixels of every detector tile + every classifier crop, read as the pipeline reads them.
 
     The reading (tissue level, then the band mosaic over the detector tiles) is timed; slicing tiles
-    and crops out of memory afterwards is not reading and is left out.
+    and crops out of memory afterwards is not reading and is left out. `direct_tiles=False` reads
+    everything through OpenSlide (the baseline for the direct tile reads of app/slides/tiled_tiff.py).
     """
-    from app.config import get_settings
     from worker.pipeline import focus as F
 
     t0 = time.perf_counter()
-    with SlideReader(slide) as r:
+    with SlideReader(slide, direct_tiles=direct_tiles) as r:
         mpp0 = r.mpp[0]  # type: ignore[index]
         mask = compute_tissue_mask(r, mpp0=mpp0, mask_mpp=TISSUE_MPP)
         if get_settings().focus_check:  # the focus check's reads at 1 µm/px: reference patches + glomerulus windows
@@ -219,6 +221,7 @@ def main() -> None:
 
     runs: list[tuple[float, float, float]] = []
     cpu: list[tuple[float, float, float]] = []  # process CPU s (all threads) of the same three phases
+    via_openslide: list[tuple[float, float]] = []  # read only with every read through OpenSlide: (s, CPU s)
     for _ in range(max(1, args.repeat)):
         t0, c0 = time.perf_counter(), time.process_time()
         with SlideReader(slide) as r:
@@ -233,12 +236,16 @@ def main() -> None:
         c1 = time.process_time()
         runs.append((e2e_i, t_read_i, compute_only(det, cls, imgs, crops)))
         cpu.append((cpu_e2e, c1 - c0, time.process_time() - c1))
+        c0 = time.process_time()
+        t_os = read_only(slide, det, cls, centres, boxes, direct_tiles=False)[0]  # type: ignore[arg-type]
+        via_openslide.append((t_os, time.process_time() - c0))
         if len(runs) < args.repeat:
             del imgs, crops
         print(f"run {len(runs)}: end to end {e2e_i:.2f} s, read {t_read_i:.2f} s, compute {runs[-1][2]:.2f} s, "
               f"ratio {e2e_i / max(t_read_i, runs[-1][2]):.2f}", flush=True)
     e2e, t_read, t_comp = (float(np.median([r[k] for r in runs])) for k in range(3))
     cpu_e2e, cpu_read, cpu_comp = (float(np.median([c[k] for c in cpu])) for k in range(3))
+    t_read_os, cpu_read_os = (float(np.median([v[k] for v in via_openslide])) for k in range(2))
     t_torch, diff, cdiff = (float("nan"),) * 3 if args.no_torch else torch_eager(det, cls, imgs, crops)
     n = len(res.glomeruli)
     with SlideReader(slide) as r:
@@ -254,6 +261,8 @@ def main() -> None:
         ("  per glomerulus (s)", f"{e2e / max(1, n):.3f}"),
         ("  stages (s)", ", ".join(f"{k} {v:.2f}" for k, v in res.timings_s.items())),
         ("read only (s)", f"{t_read:.2f}"),
+        ("  same reads, all through OpenSlide (s)", (f"{t_read_os:.2f} (CPU {cpu_read_os:.2f} s; direct tile reads "
+                                                     f"{'on' if get_settings().direct_tile_reads else 'OFF'} in the pipeline)")),
         ("model compute only, ORT (s)", f"{t_comp:.2f}"),
         # Why the ratio has a floor here: everything shares the cores, so end to end ≥ CPU / cores.
         ("CPU s, all threads", (f"end to end {cpu_e2e:.2f} = model {cpu_comp:.2f} + read {cpu_read:.2f} + other "
@@ -273,7 +282,8 @@ def main() -> None:
     print(json.dumps({"bench": "pipeline", "slide": slide.name, "end_to_end_s": round(e2e, 3), "read_only_s": round(t_read, 3),
                       "compute_only_s": round(t_comp, 3), "torch_eager_s": round(t_torch, 3),
                       "cpu_end_to_end_s": round(cpu_e2e, 3), "cpu_read_s": round(cpu_read, 3),
-                      "cpu_compute_s": round(cpu_comp, 3),
+                      "cpu_compute_s": round(cpu_comp, 3), "read_openslide_s": round(t_read_os, 3),
+                      "cpu_read_openslide_s": round(cpu_read_os, 3), "direct_tile_reads": get_settings().direct_tile_reads,
                       "s_per_glomerulus": round(e2e / max(1, n), 4), "glomeruli": n, "tiles": res.stats["tiles"],
                       "peak_rss_mb": round(rss_pipeline), "ratio": round(e2e / max(t_read, t_comp), 3), "repeats": len(runs),
                       "within_1_3x": e2e <= bound, "under_10s": e2e < 10,

@@ -132,7 +132,7 @@ class SlideReader:
         # Plain tiled TIFF levels are decoded directly (same pixels, ~5× less CPU; app/slides/tiled_tiff.py).
         self._direct: DirectTiles | None = None
         if direct_tiles and not self.options.get(YCBCR_AS_RGB):
-            self._direct = DirectTiles.open(self.path, vendor=self.vendor, level_dimensions=self._level_dimensions)
+            self._direct = DirectTiles.open(self.path, vendor=self.vendor, level_dimensions=self.level_dimensions)
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:

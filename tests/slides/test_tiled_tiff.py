@@ -87,9 +87,8 @@ def test_damaged_tile_is_a_clear_error_not_a_crash(tmp_path: Path) -> None:
         off, n = page.dataoffsets[0], page.databytecounts[0]
     data[off : off + n] = bytes(n)  # zeros: no JPEG markers at all
     bad.write_bytes(bytes(data))
-    with SlideReader(bad, direct_tiles=True) as r:
-        with pytest.raises(SlideReadError):
-            r.read_region((0, 0), 0, (64, 64))
+    with SlideReader(bad, direct_tiles=True) as r, pytest.raises(SlideReadError):
+        r.read_region((0, 0), 0, (64, 64))
 
 
 def test_concurrent_reads_are_consistent() -> None:

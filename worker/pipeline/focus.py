@@ -28,7 +28,7 @@ from scipy import ndimage
 from app.slides.reader import SlideReader
 from worker.pipeline.tissue import TissueMask
 
-FOCUS_VERSION = "1.1.0"  # 1.1.0: the reference leaves out patches that overlap a glomerulus found later
+FOCUS_VERSION = "1.1.1"  # 1.1.0: the reference leaves out patches that overlap a glomerulus found later; 1.1.1: windows on the 1 µm/px grid
 FOCUS_MPP = 1.0  # µm/px at which sharpness is measured
 REL_THRESHOLD = 0.75  # out of focus when score < REL_THRESHOLD × the slide's reference
 ABS_FLOOR = 0.60  # out of focus whatever the reference when score < ABS_FLOOR (blurred-everywhere guard)
