@@ -21,6 +21,9 @@ from app.config import get_settings
 from app.slides.reader import SlideReader
 
 CacheKey = tuple[int, str]
+# Decoded slide tiles kept per open slide for Deep Zoom reads: neighbouring viewer tiles share a slide
+# tile, and up to `slide_cache_size` slides stay open, so a few MB each (not the analysis's 48 MB).
+VIEWER_TILE_CACHE_BYTES = 8 << 20
 
 
 @dataclass
@@ -49,7 +52,7 @@ class ReaderCache:
         key = (slide_id, str(path))
         entry = self._acquire(key)
         if entry is None:
-            fresh = _Entry(SlideReader(path, options=options))
+            fresh = _Entry(SlideReader(path, options=options, tile_cache_bytes=VIEWER_TILE_CACHE_BYTES))
             with self._lock:
                 entry = self._entries.get(key)
                 if entry is None:  # we won the race to open it

@@ -37,7 +37,7 @@ VENDORS = frozenset({"generic-tiff", "aperio"})
 # TIFF compressions decoded here: none, LZW, JPEG, Adobe deflate, deflate. Aperio's JPEG 2000
 # (33003/33005) is left to OpenSlide, which knows Aperio's YCbCr/RGB convention for it.
 COMPRESSIONS = frozenset({1, 5, 7, 8, 32946})
-CACHE_BYTES = 48 << 20  # decoded tiles kept: a sweep over three needle cores touches ~10 tiles at once
+CACHE_BYTES = 48 << 20  # decoded tiles kept by default: ~60 tiles of 512², what one analysis revisits
 
 
 @dataclass(frozen=True)
@@ -71,18 +71,21 @@ class DirectTiles:
     bytes are read with `os.pread` (no shared file position) and decoded outside the cache lock.
     """
 
-    def __init__(self, path: Path, levels: dict[int, _Level], tif: tifffile.TiffFile) -> None:
+    def __init__(self, path: Path, levels: dict[int, _Level], tif: tifffile.TiffFile, *,
+                 cache_bytes: int = CACHE_BYTES) -> None:
         self.path = path
         self._levels = levels
         self._tif = tif  # keeps the pages' decoders valid; closed with the reader
         self._fd = os.open(path, os.O_RDONLY)
         self._cache: OrderedDict[tuple[int, int], NDArray[np.uint8]] = OrderedDict()
         self._cached_bytes = 0
+        self._cache_limit = cache_bytes
         self._lock = threading.Lock()
         self.tiles_decoded = 0
 
     @classmethod
-    def open(cls, path: Path, *, vendor: str, level_dimensions: Sequence[tuple[int, int]]) -> DirectTiles | None:
+    def open(cls, path: Path, *, vendor: str, level_dimensions: Sequence[tuple[int, int]],
+             cache_bytes: int = CACHE_BYTES) -> DirectTiles | None:
         """The accelerator for `path`, or None when no level of it qualifies (or tifffile cannot parse it)."""
         if vendor not in VENDORS:
             return None
@@ -106,7 +109,7 @@ class DirectTiles:
         if not levels:
             tif.close()
             return None
-        return cls(path, levels, tif)
+        return cls(path, levels, tif, cache_bytes=cache_bytes)
 
     def close(self) -> None:
         os.close(self._fd)
@@ -134,7 +137,7 @@ class DirectTiles:
             if key not in self._cache:
                 self._cache[key] = tile
                 self._cached_bytes += tile.nbytes
-                while self._cached_bytes > CACHE_BYTES and len(self._cache) > 1:
+                while self._cached_bytes > self._cache_limit and len(self._cache) > 1:
                     _, old = self._cache.popitem(last=False)
                     self._cached_bytes -= old.nbytes
         return tile

@@ -111,3 +111,19 @@ def test_concurrent_reads_are_consistent() -> None:
         for t in threads:
             t.join()
         assert errors == []
+
+
+@pytest.mark.parametrize("kind", ["aperio-real", "synth-tiff"])
+def test_deep_zoom_tiles_equal_openslide(kind: str) -> None:
+    """The viewer's Deep Zoom tiles take the direct path too, with the same pixels."""
+    path = SLIDES / "CMU-1-Small-Region.svs" if kind == "aperio-real" else make_test_slide("s11.tiff", 11, "pas", "tiff")
+    with SlideReader(path, direct_tiles=True) as fast, SlideReader(path, direct_tiles=False) as ref:
+        a, b = fast.deepzoom(), ref.deepzoom()
+        assert type(a._osr).__name__ == "_DirectView"
+        rng = random.Random(5)
+        for level in range(a.level_count - 4, a.level_count):
+            cols, rows = a.level_tiles[level]
+            for _ in range(6):
+                addr = (rng.randrange(cols), rng.randrange(rows))
+                assert np.array_equal(np.asarray(a.get_tile(level, addr)), np.asarray(b.get_tile(level, addr))), (level, addr)
+        assert fast._direct is not None and fast._direct.tiles_decoded > 0
