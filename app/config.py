@@ -49,8 +49,9 @@ class Settings(BaseSettings):
     # slowest thread on every operator, so helpers that preempt it cost more than they add (measured on
     # 2 cores: 2.60 s vs 3.00 s per slide). 0 on a host where other processes compete for the CPU.
     pipeline_helper_nice: int = Field(10, ge=0, le=19)
-    # Flag glomeruli that are out of focus (DOMAIN.md §2; worker/pipeline/focus.py). Costs ~0.9 s of CPU
-    # per 130 glomeruli on 2 cores (reads at 1 µm/px); off: no glomerulus is ever flagged out of focus.
+    # Flag glomeruli that are out of focus (DOMAIN.md §2; worker/pipeline/focus.py). Costs ~0.7 s of CPU
+    # per 134 glomeruli (half JPEG decoding at 1 µm/px, half filtering), ~0.3 s of wall time on 2 cores;
+    # off: no glomerulus is ever flagged out of focus.
     focus_check: bool = True
     # Decode the JPEG/deflate/LZW tiles of plain tiled TIFF and Aperio levels directly instead of through
     # OpenSlide's compositing (identical pixels, ~5× less read CPU; app/slides/tiled_tiff.py). Off: every

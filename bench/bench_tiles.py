@@ -9,6 +9,10 @@ Tiles: every tile of the top `--levels` Deep Zoom levels of each slide, in a fix
   warm = the same tiles again on that process (readers cached, file pages in the OS cache).
 There is no server-side tile cache, so warm still renders every tile; `revalidate` is the warm pass
 with If-None-Match (304, no rendering).
+
+A/B of the direct tile reads (app/slides/tiled_tiff.py): the warm single-client pass over the SVS's
+tiles only, on servers started with GLOMCHECK_DIRECT_TILE_READS=1 and =0, alternately, `--ab-rounds`
+times each (the NDPI and DICOM slides always go through OpenSlide, so they are left out of it).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import time
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -111,6 +116,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--levels", type=int, default=3)
     ap.add_argument("--database-url", default=None)
+    ap.add_argument("--ab-rounds", type=int, default=3, help="Alternating rounds of the direct-reads A/B (0: skip).")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-tiles-", dir=REPO.parent) as tmpdir:
@@ -122,7 +128,7 @@ def main() -> None:
         ids = upload_samples(server, token, tmp)
         urls = tile_urls(server, token, ids, args.levels)
         server.stop()
-        results: dict[str, dict[str, float]] = {}
+        results: dict[str, Any] = {}
         for conc in (1, 16):
             server.start()  # a fresh process: nothing cached
             try:
@@ -134,6 +140,21 @@ def main() -> None:
                 results[f"revalidate_304_c{conc}"] = summary(lat, wall)
             finally:
                 server.stop()
+        svs = [u for u in urls if u.startswith(f"/api/slides/{ids[0]}/")]
+        ab: dict[str, list[dict[str, float]]] = {"direct": [], "openslide": []}
+        for _ in range(args.ab_rounds):
+            for mode, flag in (("direct", "1"), ("openslide", "0")):
+                server.env["GLOMCHECK_DIRECT_TILE_READS"] = flag
+                server.start()
+                try:
+                    asyncio.run(run_pass(server.url, token, svs, 1))  # open the slide, warm the page cache
+                    ab[mode].append(summary(*asyncio.run(run_pass(server.url, token, svs, 1))[:2]))
+                finally:
+                    server.stop()
+        if args.ab_rounds:
+            results["svs_warm_c1_ab"] = {
+                mode: {k: statistics.median(r[k] for r in runs) for k in ("p50_ms", "mean_ms", "tiles_per_s")}
+                for mode, runs in ab.items()} | {"tiles": len(svs), "rounds": args.ab_rounds}
         print(json.dumps({"slides": SAMPLES, "tiles_per_pass": len(urls), "levels": args.levels,
                           "database": "postgresql" if args.database_url else "sqlite", **results}, indent=2))
 
