@@ -205,3 +205,15 @@ def test_focus_is_measured_per_glomerulus_and_can_be_switched_off(result: dict, 
         get_settings.cache_clear()
     assert off["stats"]["focus_version"] is None and all(g["focus"] is None for g in off["glomeruli"])
     assert [g["bbox_px"] for g in off["glomeruli"]] == [g["bbox_px"] for g in result["glomeruli"]]
+
+
+def test_direct_tile_reads_change_no_result(result: dict, synth_tiff: Path) -> None:
+    """The whole analysis with every read through OpenSlide gives the same glomeruli, findings, flags and
+    focus ratios as with the direct tile reads (app/slides/tiled_tiff.py) the pipeline uses by default."""
+    with SlideReader(synth_tiff, direct_tiles=False) as r:
+        assert r._direct is None
+        ref = json.loads(json.dumps(analyze_slide_file(r).to_dict()))
+    with SlideReader(synth_tiff) as r:
+        assert r._direct is not None  # the default really takes the direct path on this file
+    assert ref["glomeruli"] == result["glomeruli"]
+    assert ref["stats"] == result["stats"]
