@@ -52,6 +52,27 @@ def test_direct_reads_equal_openslide(kind: str) -> None:
         assert fast._direct.tiles_decoded > 0  # the fast path really served reads
 
 
+@pytest.mark.parametrize("photometric", ["rgb", "ycbcr"])
+def test_generic_tiff_jpeg_colour_conventions(photometric: str, tmp_path: Path) -> None:
+    """JPEG tiles coded as RGB (no colour transform) or as YCbCr decode to OpenSlide's colours."""
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    img = (rng.random((700, 900, 3)) * 255).astype(np.uint8)
+    img[100:400, 200:600] = (200, 80, 120)
+    path = tmp_path / f"{photometric}.tiff"
+    with tifffile.TiffWriter(path) as t:
+        for i, level in enumerate((img, np.ascontiguousarray(img[::2, ::2]))):
+            t.write(level, tile=(256, 256), photometric=photometric, compression="jpeg",
+                    compressionargs={"level": 90}, subfiletype=1 if i else 0)
+    with SlideReader(path, direct_tiles=True) as fast, SlideReader(path, direct_tiles=False) as ref:
+        assert fast._direct is not None and fast.vendor == "generic-tiff"
+        for level in range(fast.level_count):
+            w, h = fast.level_dimensions[level]
+            assert np.array_equal(fast.read_region((0, 0), level, (w + 10, h + 10)),
+                                  ref.read_region((0, 0), level, (w + 10, h + 10)))
+
+
 def test_other_formats_stay_with_openslide() -> None:
     with SlideReader(SLIDES / "ndpi-fluorescence-dapi.ndpi", direct_tiles=True) as r:
         assert r._direct is None
