@@ -22,7 +22,7 @@ from app.slides.reader import SlideReader
 
 CacheKey = tuple[int, str]
 # Decoded slide tiles kept per open slide for Deep Zoom reads: neighbouring viewer tiles share a slide
-# tile, and up to `slide_cache_size` slides stay open, so a few MB each (not the analysis's 48 MB).
+# tile, and up to `slide_cache_size` slides stay open, so a few MB each (not the analysis's 160 MB).
 VIEWER_TILE_CACHE_BYTES = 8 << 20
 
 
