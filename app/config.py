@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     # 2 cores: 2.60 s vs 3.00 s per slide). 0 on a host where other processes compete for the CPU.
     pipeline_helper_nice: int = Field(10, ge=0, le=19)
     # Flag glomeruli that are out of focus (DOMAIN.md §2; worker/pipeline/focus.py). Costs ~0.7 s of CPU
-    # per 134 glomeruli (half JPEG decoding at 1 µm/px, half filtering), ~0.3 s of wall time on 2 cores;
+    # per 134 glomeruli (half JPEG decoding at 1 µm/px, half filtering), 0.3–0.6 s of wall time on 2 cores;
     # off: no glomerulus is ever flagged out of focus.
     focus_check: bool = True
     # Decode the JPEG/deflate/LZW tiles of plain tiled TIFF and Aperio levels directly instead of through
