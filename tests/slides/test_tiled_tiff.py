@@ -41,7 +41,7 @@ def test_direct_reads_equal_openslide(kind: str) -> None:
         "aperio-real": lambda: SLIDES / "CMU-1-Small-Region.svs",  # real scanner file: RGB-coded JPEG tiles
         "deflate-generic": lambda: SLIDES / "generic-tiled-boxes.tiff",  # deflate, non-integer downsamples
         "synth-tiff": lambda: make_test_slide("s11.tiff", 11, "pas", "tiff"),  # YCbCr JPEG, 2x steps
-        "synth-svs-4x": lambda: make_test_slide("s31-step4.svs", 31, "pas", "svs", 4),  # Aperio-like 4x steps
+        "synth-svs-4x": lambda: make_test_slide("s11-step4.svs", 11, "pas", "svs", level_step=4),  # Aperio-like 4x steps
     }[kind]()
     with SlideReader(path, direct_tiles=True) as fast, SlideReader(path, direct_tiles=False) as ref:
         assert fast._direct is not None and ref._direct is None
