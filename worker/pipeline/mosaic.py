@@ -2,7 +2,8 @@
 
 Detector tiles overlap (stride 384 of 512 px), so reading them one by one makes OpenSlide composite
 and convert ~1.7× the pixels the detector needs, and its cost is mostly per output pixel (assembling
-cached JPEG tiles, un-premultiplying ARGB). Reading the union of the tiles in cells of a few
+cached JPEG tiles, un-premultiplying ARGB; on plain TIFF/SVS levels, decoding and copying tiles, see
+app/slides/tiled_tiff.py). Reading the union of the tiles in cells of a few
 hundred pixels converts each pixel once; detector tiles and classifier crops are then sliced from memory. Only the
 parts under some tile are kept, so memory follows the tissue area, not the slide size.
 """
