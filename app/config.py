@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # per 134 glomeruli (half JPEG decoding at 1 µm/px, half filtering), 0.3–0.6 s of wall time on 2 cores;
     # off: no glomerulus is ever flagged out of focus.
     focus_check: bool = True
+    # Find marker ink on the tissue image and leave it out of tissue, detection and classification
+    # (worker/pipeline/ink.py): glomeruli bordering it are flagged "ink". Off: ink is tissue.
+    ink_check: bool = True
     # Decode the JPEG/deflate/LZW tiles of plain tiled TIFF and Aperio levels directly instead of through
     # OpenSlide's compositing (identical pixels, ~5× less read CPU; app/slides/tiled_tiff.py). Off: every
     # read goes through OpenSlide (for A/B benchmarks, or a file whose tiles tifffile misreads).

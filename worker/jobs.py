@@ -96,8 +96,10 @@ CancelFn = Callable[[], bool]
 
 
 class Pipeline(Protocol):
+    """`stain` is the slide's recorded stain (pas, pam, mt, he), which the marker-ink rule depends on."""
+
     def __call__(self, reader: SlideReader, *, mpp_override: float | None = None, progress: ProgressFn,
-                 should_cancel: CancelFn) -> PipelineResultLike: ...
+                 should_cancel: CancelFn, stain: str | None = None) -> PipelineResultLike: ...
 
 
 @dataclass
@@ -115,7 +117,7 @@ GRID_OVERLAP = 0.125
 
 
 def tissue_only_pipeline(reader: SlideReader, *, mpp_override: float | None = None, progress: ProgressFn,
-                         should_cancel: CancelFn) -> TissueOnlyResult:
+                         should_cancel: CancelFn, stain: str | None = None) -> TissueOnlyResult:
     """Tissue mask and tile grid only (issue 2): proves the plumbing end to end without models.
 
     Args:
@@ -437,15 +439,16 @@ class SlideTarget:
     path: Path
     reader_options: dict[str, Any]
     mpp_override: float | None
+    stain: str | None = None
 
 
 def _load_target(job_id: int) -> SlideTarget:
     with session_scope() as session:
         row = session.execute(
-            select(Slide.open_path, Slide.reader_options, AnalysisJob.mpp_override)
+            select(Slide.open_path, Slide.reader_options, AnalysisJob.mpp_override, Slide.stain)
             .join(AnalysisJob, AnalysisJob.slide_id == Slide.id).where(AnalysisJob.id == job_id)
         ).one()
-    return SlideTarget(get_settings().storage / row[0], dict(row[1] or {}), row[2])
+    return SlideTarget(get_settings().storage / row[0], dict(row[1] or {}), row[2], row[3])
 
 
 TIME_LIMIT_GRACE_S = 60.0
@@ -486,7 +489,8 @@ def run_job(job_id: int, *, worker_id: str | None = None, task_id: str | None = 
         progress = ProgressWriter(lease, get_settings().progress_write_interval_s)
         run = pipeline or resolve_pipeline()
         with SlideReader(target.path, options=target.reader_options) as reader:
-            result = run(reader, mpp_override=target.mpp_override, progress=progress, should_cancel=should_cancel)
+            result = run(reader, mpp_override=target.mpp_override, progress=progress, should_cancel=should_cancel,
+                         stain=target.stain)
         if lease.lost.is_set():
             return Outcome.lost
         if timed_out.is_set() and not lease.cancel.is_set():

@@ -51,8 +51,9 @@ CRESCENTS: frozenset[Finding] = frozenset(
     {Finding.cellular_crescent, Finding.fibrocellular_crescent, Finding.fibrous_crescent}
 )
 
-# Flags the detector sets on glomeruli that count for adequacy only.
-DEFAULT_NOT_ASSESSABLE_FLAGS: frozenset[str] = frozenset({"edge_cut", "out_of_focus", "not_assessable"})
+# Flags the pipeline sets on glomeruli that count for adequacy only (cut by the section edge, out of
+# focus, bordered by marker ink).
+DEFAULT_NOT_ASSESSABLE_FLAGS: frozenset[str] = frozenset({"edge_cut", "out_of_focus", "ink", "not_assessable"})
 
 
 class FindingState(StrEnum):

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from app.assessment.findings import Finding
 from app.slides.reader import SlideReader
+from worker.evaluation.detection import is_glomerulus
 
 FINDINGS: tuple[str, ...] = tuple(f.value for f in Finding)
 SLIDE_SUFFIXES = (".tiff", ".tif", ".svs", ".ndpi", ".mrxs", ".scn")
@@ -51,9 +52,9 @@ def read_annotations(geojson: Path) -> list[Annotation]:
     for f in feats:
         geom = f.get("geometry") or {}
         props = f.get("properties") or {}
-        cls = (props.get("classification") or {}).get("name", "Glomerulus")
-        if "glom" not in str(cls).lower() and "sclero" not in str(cls).lower():
+        if not is_glomerulus(props):
             continue
+        cls = (props.get("classification") or {}).get("name", "Glomerulus")
         polys = [geom["coordinates"]] if geom.get("type") == "Polygon" else (
             geom.get("coordinates", []) if geom.get("type") == "MultiPolygon" else [])
         labels: dict[str, int | None] = {k: None for k in FINDINGS}

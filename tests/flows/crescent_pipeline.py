@@ -23,7 +23,7 @@ class Result:
 
 
 def analyze(reader: SlideReader, *, mpp_override: float | None = None, progress: ProgressFn,
-            should_cancel: CancelFn) -> Result:
+            should_cancel: CancelFn, stain: str | None = None) -> Result:
     progress("classify", 1.0)
     out = []
     for k, probs in enumerate(glomeruli(7, cellular_crescent=4, global_sclerosis=1)):

@@ -136,7 +136,7 @@ def test_streamed_pipeline_equals_the_steps_run_one_after_another(result: dict, 
     """Instances and classification overlap detection; the result must be what the plain sequence gives."""
     from worker.pipeline.instances import extract_instances
     from worker.pipeline.post import classify_crops, read_crops
-    from worker.pipeline.run import TISSUE_MPP, _tissue_on_grid, detect, get_models
+    from worker.pipeline.run import TISSUE_MPP, _on_grid, detect, get_models
     from worker.pipeline.tissue import compute_tissue_mask
 
     det, cls = get_models()
@@ -146,7 +146,7 @@ def test_streamed_pipeline_equals_the_steps_run_one_after_another(result: dict, 
         d = detect(r, det, mpp0=mpp0, tissue_mask=tmask)
         assert d.post is None and d.prob is not None
         g = d.map_mpp / mpp0
-        insts = extract_instances(d.prob, map_mpp=d.map_mpp, tissue=_tissue_on_grid(tmask, d.prob.shape, g))
+        insts = extract_instances(d.prob, map_mpp=d.map_mpp, tissue=_on_grid(tmask.mask, tmask.downsample, d.prob.shape, g))
         insts.sort(key=lambda i: (i.bbox[1], i.bbox[0]))
         centres = [((i.bbox[0] + i.bbox[2]) / 2 * g, (i.bbox[1] + i.bbox[3]) / 2 * g) for i in insts]
         crops = read_crops(r, centres, mpp0=mpp0, mpp=cls.input_mpp, size=int(cls.card["input"]["crop"]))

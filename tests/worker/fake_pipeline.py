@@ -28,7 +28,7 @@ class FakeResult:
 
 
 def analyze(reader: SlideReader, *, mpp_override: float | None = None, progress: ProgressFn,
-            should_cancel: CancelFn) -> FakeResult:
+            should_cancel: CancelFn, stain: str | None = None) -> FakeResult:
     delay = float(os.environ.get("GLOMCHECK_TEST_STAGE_DELAY_S", "0"))
     if os.environ.get("GLOMCHECK_TEST_FAIL") == "1":
         raise ValueError("fake pipeline failure")
@@ -52,4 +52,4 @@ def analyze(reader: SlideReader, *, mpp_override: float | None = None, progress:
         for k in range(N_GLOMERULI)
         if 60 + 100 * k < w and 60 < h
     ]
-    return FakeResult(glomeruli=glomeruli, timings_s=timings)
+    return FakeResult(glomeruli=glomeruli, timings_s=timings, summary={"pipeline": "fake", "stain": stain})

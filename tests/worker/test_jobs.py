@@ -88,6 +88,7 @@ def test_redelivery_is_a_no_op_and_rows_are_not_duplicated(owner: Person) -> Non
     assert glomeruli_count(job_id) == fake_pipeline.N_GLOMERULI
     job = job_row(job_id)
     assert job.attempts == 1 and job.model_versions == {"fake_detector": "1"}
+    assert job.result["stain"] == "pas"  # the slide's recorded stain reaches the pipeline (the ink rule needs it)
     assert job.result["models"] == [{"name": "fake_detector", "version": "1"}]
 
 

@@ -23,8 +23,15 @@ class Truth:
     dont_care: bool = False
 
 
+def is_glomerulus(props: dict[str, Any]) -> bool:
+    """A QuPath feature is a glomerulus unless its classification says otherwise (an unclassified
+    feature is taken for one): "Ignore*" regions, tissue outlines, marker ink and the like are not."""
+    name = str((props.get("classification") or {}).get("name", "Glomerulus")).lower()
+    return "glom" in name or "sclero" in name
+
+
 def load_truth(path: Path) -> list[Truth]:
-    """Truth from a QuPath-style GeoJSON (ours or a hospital's)."""
+    """Truth glomeruli from a QuPath-style GeoJSON (ours or a hospital's); other classes are skipped."""
     data = json.loads(path.read_text())
     feats = data["features"] if isinstance(data, dict) else data
     out = []
@@ -33,6 +40,8 @@ def load_truth(path: Path) -> list[Truth]:
         if g.get("type") != "Polygon":
             continue
         props = f.get("properties") or {}
+        if not is_glomerulus(props):
+            continue
         labels = props.get("findings") or props.get("measurements") or {}
         out.append(Truth(Polygon(g["coordinates"][0]).buffer(0), {k: (None if v is None else int(float(v) >= 0.5))
                                                                    for k, v in labels.items()},

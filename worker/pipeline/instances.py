@@ -85,18 +85,21 @@ def extract_instances(
     tissue: NDArray[np.bool_] | None = None,
     edge_fraction: float = 0.12,
     image_edge_cut: bool = False,
+    ink: NDArray[np.bool_] | None = None,
 ) -> list[Instance]:
     """Connected components of `prob ≥ threshold`, touching ones split by watershed on distance.
 
     Args:
         prob: probability map (H, W) in [0, 1].
-        tissue: tissue mask on the same grid; glomeruli whose rim leaves tissue get "edge_cut".
+        tissue: tissue mask on the same grid (marker ink counted as tissue); glomeruli whose rim
+            leaves tissue get "edge_cut".
+        ink: marker ink on the same grid; glomeruli whose rim runs into ink get "ink".
         The others: see `InstanceParams`.
     """
     params = InstanceParams(map_mpp, threshold, min_diameter_um, split_distance_um, edge_fraction, image_edge_cut)
     lab, _ = ndimage.label(prob >= threshold)
     comps = [(i, sl) for i, sl in enumerate(ndimage.find_objects(lab), start=1) if sl is not None]
-    return _components_to_instances(prob, lab, comps, tissue, params)
+    return _components_to_instances(prob, lab, comps, tissue, params, ink)
 
 
 class RowStreamExtractor:
@@ -116,7 +119,8 @@ class RowStreamExtractor:
         self._done: set[tuple[int, int, int, int]] = set()
 
     def feed(self, rows: Callable[[int, int], NDArray[np.float32]], height: int,
-             tissue: NDArray[np.bool_] | None, final: int, *, end: bool = False) -> list[Instance]:
+             tissue: NDArray[np.bool_] | None, final: int, *, end: bool = False,
+             ink: NDArray[np.bool_] | None = None) -> list[Instance]:
         """Instances of components that are complete in map rows [0, final).
 
         Args:
@@ -125,6 +129,7 @@ class RowStreamExtractor:
             tissue: tissue mask of the whole map, or None.
             final: rows from here down may still change.
             end: the map is complete: handle everything left.
+            ink: marker ink on the whole map, or None.
         """
         top = max(0, self.lo - self.MARGIN)
         bottom = height if end else min(height, final)
@@ -145,7 +150,8 @@ class RowStreamExtractor:
                 continue
             take.append((i, sl))
             self._done.add(key)
-        out = _components_to_instances(slab, lab, take, None if tissue is None else tissue[top:bottom], self.params)
+        out = _components_to_instances(slab, lab, take, None if tissue is None else tissue[top:bottom], self.params,
+                                       None if ink is None else ink[top:bottom])
         for inst in out:
             inst.polygon[:, 1] += top
             x0, y0, x1, y1 = inst.bbox
@@ -168,7 +174,7 @@ def transposed(inst: Instance) -> Instance:
 
 def _components_to_instances(
     prob: NDArray[np.float32], lab: NDArray[np.int32], comps: list[tuple[int, Slices]],
-    tissue: NDArray[np.bool_] | None, params: InstanceParams,
+    tissue: NDArray[np.bool_] | None, params: InstanceParams, ink: NDArray[np.bool_] | None = None,
 ) -> list[Instance]:
     """Instances of the labelled components `comps` (morphology per component crop: the map is mostly empty)."""
     out: list[Instance] = []
@@ -204,8 +210,10 @@ def _components_to_instances(
             inst = _to_instance(m, prob[y0:y1, x0:x1], x0, y0)
             if inst is None:
                 continue
-            if tissue is not None and _rim_outside(m, tissue[y0:y1, x0:x1]) > params.edge_fraction:
+            if tissue is not None and _rim_share(m, ~tissue[y0:y1, x0:x1]) > params.edge_fraction:
                 inst.flags.append("edge_cut")
+            if ink is not None and _rim_share(m, ink[y0:y1, x0:x1]) > params.edge_fraction:
+                inst.flags.append("ink")
             if params.image_edge_cut and (inst.bbox[0] <= 0 or inst.bbox[1] <= 0 or inst.bbox[2] >= prob.shape[1]
                                           or inst.bbox[3] >= prob.shape[0]):
                 inst.flags.append("edge_cut")
@@ -237,11 +245,12 @@ def _distance_peaks(dist: NDArray[np.float64], *, min_dist: int, min_value: floa
     return kept
 
 
-def _rim_outside(m: NDArray[np.bool_], tissue: NDArray[np.bool_]) -> float:
+def _rim_share(m: NDArray[np.bool_], where: NDArray[np.bool_]) -> float:
+    """Share of the 3-px ring around `m` that lies in `where` (outside tissue, or in ink)."""
     ring = ndimage.maximum_filter(m.astype(np.uint8), size=7).astype(bool) & ~m
     if not ring.any():
         return 0.0
-    return float((~tissue[ring]).mean())
+    return float(where[ring].mean())
 
 
 def _to_instance(m: NDArray[np.bool_], prob: NDArray[np.float32], x0: int, y0: int) -> Instance | None:

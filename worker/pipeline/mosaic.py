@@ -59,11 +59,15 @@ class TileMosaic:
         rects: the regions that will be asked for (detector tiles), in mosaic px.
         band_rows: mosaic rows per cell.
         cell_cols: mosaic columns per cell.
+        blank: (mask, level-0 px per mask px): pixels under True cells are read as white (glass), so
+            the detector and classifier never see them (marker ink).
     """
 
     def __init__(self, reader: SlideReader, *, mpp0: float, mpp: float, rects: list[Rect],
-                 band_rows: int = BAND_ROWS, cell_cols: int = CELL_COLS) -> None:
+                 band_rows: int = BAND_ROWS, cell_cols: int = CELL_COLS,
+                 blank: tuple[NDArray[np.bool_], float] | None = None) -> None:
         self.reader = reader
+        self.blank = blank if blank is not None and blank[0].any() else None
         self.mpp0, self.mpp = mpp0, mpp
         self.scale = mpp / mpp0  # level-0 px per mosaic px
         self.band_rows, self.cell_cols = band_rows, cell_cols
@@ -111,9 +115,27 @@ class TileMosaic:
             img = self.reader.read_rect_mpp(lx0, ly0, lx1 - lx0, ly1 - ly0, self.mpp, mpp0=self.mpp0)
             if img.shape[:2] != (rows, e - s):  # ±1 px of rounding at non-integer scales
                 img = np.asarray(Image.fromarray(img).resize((e - s, rows), Image.Resampling.BILINEAR))
+            if self.blank is not None:
+                img = self._whiten(img, s, y_top)
             segs.append((s, img))
             self.pixels_read += img.shape[0] * img.shape[1]
         self._cells[(band, col)] = segs  # published whole: readers on other threads see all or nothing
+
+    def _whiten(self, img: NDArray[np.uint8], x: int, y: int) -> NDArray[np.uint8]:
+        """`img` (mosaic px from (x, y)) with the pixels whose centre falls in a blank cell set to white."""
+        assert self.blank is not None
+        mask, ds = self.blank
+        h, w = img.shape[:2]
+        f = self.scale / ds  # mask px per mosaic px
+        my = np.minimum(((np.arange(y, y + h) + 0.5) * f).astype(np.intp), mask.shape[0] - 1)
+        mx = np.minimum(((np.arange(x, x + w) + 0.5) * f).astype(np.intp), mask.shape[1] - 1)
+        sub = mask[my[0] : my[-1] + 1, mx[0] : mx[-1] + 1]
+        if not sub.any():
+            return img
+        hit = mask[np.ix_(my, mx)]
+        out = img.copy()
+        out[hit] = 255
+        return out
 
     def read_all(self) -> None:
         """Read every cell any rect needs (what the pipeline reads, without slicing tiles)."""

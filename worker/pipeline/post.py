@@ -68,17 +68,21 @@ class PostProcessor:
         reader: the slide, for crops at another µm/px.
         mpp0: level-0 µm/px.
         focus: the out-of-focus judge (None: not checked).
+        ink: marker ink on the canvas grid (None: not looked for); `tissue` counts it as tissue.
         axis: the detector's sweep: 0, rows become final top to bottom; 1, columns left to right
             (the extractor then streams over the transposed map, and instances are turned back).
     """
 
     def __init__(self, *, canvas: ProbabilityCanvas, params: InstanceParams, tissue: NDArray[np.bool_],
                  grid_px0: float, cls: LoadedModel, mosaic: TileMosaic, reader: SlideReader, mpp0: float,
-                 focus: FocusJudge | None = None, axis: int = 0) -> None:
+                 focus: FocusJudge | None = None, axis: int = 0, ink: NDArray[np.bool_] | None = None) -> None:
         self.canvas, self.tissue, self.grid_px0 = canvas, tissue, grid_px0
+        self.ink = ink if ink is not None and ink.any() else None
         self.axis = axis
         if axis == 1:
             self.tissue = np.ascontiguousarray(tissue.T)
+            if self.ink is not None:
+                self.ink = np.ascontiguousarray(self.ink.T)
         self.focus = focus
         self.extractor = RowStreamExtractor(params)
         self.cls, self.mosaic, self.reader, self.mpp0 = cls, mosaic, reader, mpp0
@@ -169,10 +173,10 @@ class PostProcessor:
     def _step(self, final: int, end: bool) -> None:
         t0 = time.perf_counter()
         if self.axis == 0:
-            new = self.extractor.feed(self.canvas.rows, self.canvas.height, self.tissue, final, end=end)
+            new = self.extractor.feed(self.canvas.rows, self.canvas.height, self.tissue, final, end=end, ink=self.ink)
         else:
-            new = [transposed(i) for i in
-                   self.extractor.feed(self.canvas.columns, self.canvas.width, self.tissue, final, end=end)]
+            new = [transposed(i) for i in self.extractor.feed(self.canvas.columns, self.canvas.width, self.tissue,
+                                                              final, end=end, ink=self.ink)]
         self.stats["instances_s"] += time.perf_counter() - t0
         self.stats["slabs"] += 1
         if self.focus is not None and new:  # scored on the focus thread; flags in finish()

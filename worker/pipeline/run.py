@@ -29,6 +29,7 @@ from app.slides.reader import SlideReader, SlideReadError
 from worker.evaluation.metrics import sigmoid
 from worker.pipeline.focus import ABS_FLOOR as FOCUS_ABS_FLOOR
 from worker.pipeline.focus import FOCUS_VERSION, FocusJudge
+from worker.pipeline.ink import INK_VERSION, ink_polygons
 from worker.pipeline.instances import InstanceParams, ProbabilityCanvas
 from worker.pipeline.models import CLASSIFIER, DETECTOR, LoadedModel, load_model
 from worker.pipeline.mosaic import Rect, TileMosaic
@@ -245,8 +246,10 @@ def detect(
     w0, h0 = reader.dimensions
     multiple = int(card["input"].get("multiple_of", 16))
     tiles = plan_tiles(det, slide_size=(w0, h0), mpp0=mpp0, tissue_mask=tissue_mask)
+    ink = getattr(tissue_mask, "ink", None)
     mosaic = TileMosaic(reader, mpp0=mpp0, mpp=mpp,
-                        rects=tile_rects(tiles, mpp0=mpp0, mpp=mpp, size=size, multiple=multiple))
+                        rects=tile_rects(tiles, mpp0=mpp0, mpp=mpp, size=size, multiple=multiple),
+                        blank=None if ink is None else (ink, tissue_mask.downsample))
     mw, mh = math.ceil(w0 * mpp0 / out_mpp), math.ceil(h0 * mpp0 / out_mpp)
     canvas = ProbabilityCanvas(mw, mh)
     stats = {"read_s": 0.0, "infer_s": 0.0, "tiles": float(len(tiles))}
@@ -297,12 +300,13 @@ def detect(
     return Detection(canvas.result() if pp is None else None, out_mpp, stats, mosaic, pp)
 
 
-def _tissue_on_grid(mask: Any, shape: tuple[int, int], grid_px0: float) -> NDArray[np.bool_]:
-    """Nearest-neighbour resample of the tissue mask onto a grid of `grid_px0` level-0 px per cell."""
+def _on_grid(mask: NDArray[np.bool_], downsample: float, shape: tuple[int, int], grid_px0: float) -> NDArray[np.bool_]:
+    """Nearest-neighbour resample of a mask (`downsample` level-0 px per px) onto a grid of `grid_px0`
+    level-0 px per cell."""
     h, w = shape
-    ys = np.minimum(((np.arange(h) + 0.5) * grid_px0 / mask.downsample).astype(int), mask.mask.shape[0] - 1)
-    xs = np.minimum(((np.arange(w) + 0.5) * grid_px0 / mask.downsample).astype(int), mask.mask.shape[1] - 1)
-    return np.asarray(mask.mask[np.ix_(ys, xs)], bool)
+    ys = np.minimum(((np.arange(h) + 0.5) * grid_px0 / downsample).astype(int), mask.shape[0] - 1)
+    xs = np.minimum(((np.arange(w) + 0.5) * grid_px0 / downsample).astype(int), mask.shape[1] - 1)
+    return np.asarray(mask[np.ix_(ys, xs)], bool)
 
 
 def analyze_slide_file(
@@ -313,6 +317,7 @@ def analyze_slide_file(
     should_cancel: Callable[[], bool] | None = None,
     models_dir: Path | None = None,
     batch_size: int | None = None,
+    stain: str | None = None,
 ) -> PipelineResult:
     """Find and grade every glomerulus of an open slide.
 
@@ -323,6 +328,8 @@ def analyze_slide_file(
         should_cancel: polled between batches; True raises `PipelineCancelled`.
         models_dir: folder holding `glom_detector/` and `glom_classifier/` (default: shipped models).
         batch_size: detector tiles per onnxruntime call (default: `detector_batch`).
+        stain: the slide's stain (pas, pam, mt, he; None: unknown), for the marker-ink rule: blue
+            and green count as ink only when very saturated on MT or an unknown stain.
 
     Raises:
         SlideReadError: the slide states no µm/px and none was supplied.
@@ -351,7 +358,8 @@ def analyze_slide_file(
 
     t0 = time.perf_counter()
     report("tissue", 0.0)
-    tmask = compute_tissue_mask(reader, mpp0=mpp0, mask_mpp=TISSUE_MPP)
+    settings = get_settings()
+    tmask = compute_tissue_mask(reader, mpp0=mpp0, mask_mpp=TISSUE_MPP, ink=settings.ink_check, stain=stain)
     timings["tissue"] = time.perf_counter() - t0
     report("tissue", 1.0)
 
@@ -364,11 +372,15 @@ def analyze_slide_file(
                             split_distance_um=float(pp.get("split_distance_um", 100.0)))
 
     def start_post(canvas: ProbabilityCanvas, mosaic: TileMosaic, axis: int) -> PostProcessor:
-        tissue_grid = _tissue_on_grid(tmask, canvas.sum.shape, grid_px0)
-        return PostProcessor(canvas=canvas, params=params, tissue=tissue_grid, grid_px0=grid_px0, cls=cls,
-                             mosaic=mosaic, reader=reader, mpp0=mpp0, focus=focus, axis=axis)
+        shape = canvas.sum.shape
+        # edge_cut is about where the section ends: ink lying on the section does not end it
+        sectioned = tmask.mask if tmask.ink is None else tmask.mask | tmask.ink
+        ink_grid = None if tmask.ink is None else _on_grid(tmask.ink, tmask.downsample, shape, grid_px0)
+        return PostProcessor(canvas=canvas, params=params, tissue=_on_grid(sectioned, tmask.downsample, shape, grid_px0),
+                             grid_px0=grid_px0, cls=cls, mosaic=mosaic, reader=reader, mpp0=mpp0, focus=focus,
+                             axis=axis, ink=ink_grid)
 
-    focus = FocusJudge(reader, mpp0=mpp0, tissue_mask=tmask) if get_settings().focus_check else None
+    focus = FocusJudge(reader, mpp0=mpp0, tissue_mask=tmask) if settings.focus_check else None
 
     detection = detect(reader, det, mpp0=mpp0, tissue_mask=tmask, batch_size=batch_size, progress=progress,
                        should_cancel=should_cancel, post=start_post)
@@ -416,7 +428,10 @@ def analyze_slide_file(
              "focus_version": FOCUS_VERSION if focus is not None else None,
              "focus_reference": None if focus is None or math.isnan(focus.reference) else round(focus.reference, 3),
              "slide_blurred": bool(focus is not None and not math.isnan(focus.reference)
-                                   and focus.reference < FOCUS_ABS_FLOOR)}
+                                   and focus.reference < FOCUS_ABS_FLOOR),
+             "ink_version": INK_VERSION if tmask.ink is not None else None,
+             "ink_area_mm2": round(tmask.ink_px * (tmask.downsample * mpp0 / 1000) ** 2, 3) if tmask.ink is not None else None,
+             "ink_regions_px": ink_polygons(tmask.ink, tmask.downsample) if tmask.ink is not None and tmask.ink_px else []}
     return PipelineResult(slide=slide, glomeruli=gloms, timings_s={k: round(v, 4) for k, v in timings.items()},
                           models=[det.describe(), cls.describe()], stats=stats)
 
@@ -439,6 +454,13 @@ def result_geojson(result: PipelineResult | dict[str, Any]) -> dict[str, Any]:
                 "measurements": {"score": g["score"], "area_um2": g["area_um2"], **g["findings"]},
                 "findings": g["findings"], "status": g["status"], "flags": g["flags"],
             },
+        })
+    for i, rings in enumerate(d.get("stats", {}).get("ink_regions_px") or [], start=1):
+        feats.append({
+            "type": "Feature", "id": f"ink-{i}",
+            "geometry": {"type": "Polygon", "coordinates": rings},
+            "properties": {"objectType": "annotation", "classification": {"name": "Ignore*", "color": [180, 180, 180]},
+                           "name": f"marker ink {i} (left out of the analysis)"},
         })
     return {"type": "FeatureCollection", "features": feats,
             "properties": {"models": d["models"], "pipeline_version": d.get("pipeline_version")}}

@@ -22,10 +22,18 @@ MASK_MPP = 8.0  # µm/px of the mask: glomeruli (~150 µm) span ~20 mask pixels
 
 @dataclass(frozen=True)
 class TissueMask:
-    """Boolean mask of tissue; `downsample` = level-0 px per mask px."""
+    """Boolean mask of tissue; `downsample` = level-0 px per mask px.
+
+    `ink` (same grid, or None when not looked for) is marker ink, which `mask` leaves out.
+    """
 
     mask: NDArray[np.bool_]
     downsample: float
+    ink: NDArray[np.bool_] | None = None
+
+    @property
+    def ink_px(self) -> int:
+        return int(self.ink.sum()) if self.ink is not None else 0
 
     @property
     def fraction(self) -> float:
@@ -62,8 +70,14 @@ def tissue_mask_from_rgb(rgb: NDArray[np.uint8], *, min_object_px: int = 30) -> 
     return np.asarray(remove_small_objects(mask, max_size=min_object_px), dtype=bool)
 
 
-def compute_tissue_mask(reader: SlideReader, *, mpp0: float | None = None, mask_mpp: float = MASK_MPP) -> TissueMask:
-    """Tissue mask at about `mask_mpp` µm/px (or a 2048-px thumbnail when the slide has no µm/px)."""
+def compute_tissue_mask(reader: SlideReader, *, mpp0: float | None = None, mask_mpp: float = MASK_MPP,
+                        ink: bool = False, stain: str | None = None) -> TissueMask:
+    """Tissue mask at about `mask_mpp` µm/px (or a 2048-px thumbnail when the slide has no µm/px).
+
+    With `ink`, marker ink is found on the same image (rule chosen by `stain`, see `ink.py`) and left
+    out: its pixels are whitened before the tissue threshold (saturated ink would otherwise raise the
+    Otsu cut and shrink the tissue) and removed from the mask after it.
+    """
     w0, h0 = reader.dimensions
     base = mpp0 or (reader.mpp or (None, None))[0]
     if base is None:
@@ -71,7 +85,16 @@ def compute_tissue_mask(reader: SlideReader, *, mpp0: float | None = None, mask_
     else:
         img = reader.read_rect_mpp(0, 0, w0, h0, max(mask_mpp, base), mpp0=base)
     ds = w0 / img.shape[1]
-    return TissueMask(tissue_mask_from_rgb(img), ds)
+    if not ink or base is None:  # the ink rule's size test needs µm
+        return TissueMask(tissue_mask_from_rgb(img), ds)
+    from worker.pipeline.ink import ink_mask_from_rgb
+
+    ink_mask = ink_mask_from_rgb(img, mpp=ds * base, stain=stain)
+    if not ink_mask.any():
+        return TissueMask(tissue_mask_from_rgb(img), ds, ink_mask)
+    clean = img.copy()
+    clean[ink_mask] = 255
+    return TissueMask(tissue_mask_from_rgb(clean) & ~ink_mask, ds, ink_mask)
 
 
 def tile_grid(

@@ -24,10 +24,12 @@ import click
 @click.option("--defocus", "defocus", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of glomeruli blurred out of focus (flagged out_of_focus in the truth); chosen by --seed.")
 @click.option("--defocus-um", type=float, default=2.0, show_default=True, help="Defocus PSF (disc) radius, µm.")
+@click.option("--ink", "ink_marks", type=click.IntRange(0, 12), default=0, show_default=True,
+              help="Marker-ink marks drawn on the slide (a dot, a stroke, a ring, then random; small slides).")
 @click.option("--level-step", type=click.Choice(["2", "4"]), default="2", show_default=True,
               help="Downsample between pyramid levels: 2 (NDPI/MRXS-like) or 4 (Aperio-like: no 2 µm/px level).")
 def synth(out: Path, seed: int, stain: str, fmt: str | None, glomeruli_from: Path | None, centres: tuple[str, ...],
-          sections: int, size: str, defocus: float, defocus_um: float, level_step: str) -> None:
+          sections: int, size: str, defocus: float, defocus_um: float, ink_marks: int, level_step: str) -> None:
     """Write a pyramidal synthetic slide OUT (0.25 µm/px) and OUT's .geojson ground truth."""
     from worker.synth import make_slide
 
@@ -43,6 +45,14 @@ def synth(out: Path, seed: int, stain: str, fmt: str | None, glomeruli_from: Pat
         defocus_slide(slide, tmp, radius_um=defocus_um, fraction=defocus, seed=seed, truth=truth)
         tmp.replace(slide)
         tmp.with_suffix(".geojson").replace(truth)
-    n = len(json.loads(truth.read_text())["features"])
+    if ink_marks > 0:
+        from worker.synth.ink import ink_slide
+
+        tmp = slide.with_name(f".ink-{slide.name}")
+        ink_slide(slide, tmp, marks=ink_marks, seed=seed, truth=truth)
+        tmp.replace(slide)
+        tmp.with_suffix(".geojson").replace(truth)
+    n = sum(1 for f in json.loads(truth.read_text())["features"]
+            if f["properties"].get("classification", {}).get("name") != "Ignore*")
     click.echo(json.dumps({"slide": str(slide), "truth": str(truth), "glomeruli": n,
                            "seconds": round(time.perf_counter() - t, 2)}))

@@ -161,6 +161,23 @@ def _tile_iter(a: NDArray[np.uint8], th: int, tw: int) -> Iterator[NDArray[np.ui
             yield t
 
 
+def read_level0(src: Path) -> NDArray[np.uint8]:
+    """Level 0 of a tiled TIFF/SVS as a viewer sees it: tiles that were never written (sparse files:
+    `glomcheck synth` leaves glass-only tiles empty) are glass, white, not the zeros tifffile returns."""
+    with tifffile.TiffFile(src) as tif:
+        page = tif.pages[0]
+        assert isinstance(page, tifffile.TiffPage)
+        level0 = page.asarray()
+        if page.is_tiled and 0 in page.databytecounts:
+            th, tw = page.tilelength, page.tilewidth
+            across = math.ceil(page.imagewidth / tw)
+            for i, n in enumerate(page.databytecounts):
+                if n == 0:
+                    y, x = divmod(i, across)
+                    level0[y * th : (y + 1) * th, x * tw : (x + 1) * tw] = 255
+    return level0
+
+
 def write_like(src: Path, dst: Path, level0: NDArray[np.uint8]) -> None:
     """Write `dst` with the page layout and tags of `src`: level 0 replaced, pyramid levels rebuilt from
     it, other pages (thumbnail, label, macro) copied."""
@@ -216,7 +233,7 @@ def defocus_slide(
     rng = np.random.default_rng(seed)
     n_blur = round(fraction * len(feats))
     chosen = sorted(rng.permutation(len(feats))[:n_blur].tolist())
-    level0 = tifffile.imread(src, key=0)
+    level0 = read_level0(src)
     h, w = level0.shape[:2]
     boxes = [(0.0, 0.0, float(w), float(h))] if everywhere else list(regions_px0)
     weight = apply_defocus(level0, polygons=[polys[i] for i in chosen], boxes=boxes, radius_um=radius_um,

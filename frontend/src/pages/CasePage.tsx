@@ -26,6 +26,7 @@ import { SlideViewer, type SlideViewerHandle } from "../viewer/SlideViewer";
 import { ALL_STYLE_KEYS, OVERLAY_STYLES } from "../viewer/styles";
 import { ModelCaveat } from "../models/ModelCaveat";
 import { focusSummary } from "../viewer/focus";
+import { inkLabel, inkSummary } from "../viewer/ink";
 
 const TABS = ["report", "ai", "comparison", "clinical", "history"] as const;
 type Tab = (typeof TABS)[number];
@@ -163,6 +164,7 @@ function AiPanel({ slide, gloms, analysed, glomError, onPick, selected, job, bli
   const assessable = gloms.length - (byStatus.get("not_assessable") ?? 0);
   const present = FINDINGS.map((f) => [f, gloms.filter((g) => (g.finding_states ? g.finding_states[f] === "present" : false)).length] as const).filter(([, n]) => n > 0);
   const focus = focusSummary(job?.result, gloms);
+  const ink = inkSummary(job?.result, gloms);
   return (
     <div className="ai-panel">
       {focus.slideBlurred ? <p className="error" role="alert" data-testid="slide-blurred">{t("ai.slideBlurred")}</p> : null}
@@ -175,6 +177,7 @@ function AiPanel({ slide, gloms, analysed, glomError, onPick, selected, job, bli
             <tr key={s}><th>{t(`glomStatus.${s}`)}</th><td className="mono">{byStatus.get(s) ?? 0}</td></tr>
           ))}
           <tr><th>{t("ai.outOfFocus")}</th><td className="mono" data-testid="out-of-focus">{focus.checked ? focus.outOfFocus : t("ai.focusNotChecked")}</td></tr>
+          <tr><th>{t("ai.ink")}</th><td className="small" data-testid="marker-ink">{inkLabel(ink, t)}</td></tr>
           {present.map(([f, n]) => (
             <tr key={f}><th>{t(`finding.${f}`)}</th><td className="mono">{n}</td></tr>
           ))}
