@@ -390,6 +390,8 @@ def test_1_pathologist_uploads_analyses_and_signs(served: tuple[str, Path], brow
         # the real pipeline ran the out-of-focus check: a count (the synthetic slide is sharp), no rescan warning
         expect(page.get_by_test_id("out-of-focus")).to_have_text(re.compile(r"^\d+$"))
         expect(page.get_by_test_id("slide-blurred")).to_have_count(0)
+        # and the marker-ink rule: the synthetic slide carries no ink
+        expect(page.get_by_test_id("marker-ink")).to_have_text("none found")
     expect(page.get_by_test_id("model-caveat").first).to_contain_text("research model")
     # The AI's outlines leave as QuPath GeoJSON through the panel's plain link (the session cookie authenticates it).
     with page.expect_download() as dl:

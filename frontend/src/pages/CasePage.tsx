@@ -26,7 +26,7 @@ import { SlideViewer, type SlideViewerHandle } from "../viewer/SlideViewer";
 import { ALL_STYLE_KEYS, OVERLAY_STYLES } from "../viewer/styles";
 import { ModelCaveat } from "../models/ModelCaveat";
 import { focusSummary } from "../viewer/focus";
-import { inkLabel, inkSummary } from "../viewer/ink";
+import { inkLabel, inkOverlayItems, inkSummary } from "../viewer/ink";
 
 const TABS = ["report", "ai", "comparison", "clinical", "history"] as const;
 type Tab = (typeof TABS)[number];
@@ -40,7 +40,7 @@ function Legend({ counts, enabled, toggle, overlayVisible, toggleOverlay }: {
   counts: Map<StyleKey, number>; enabled: Set<StyleKey>; toggle: (k: StyleKey) => void; overlayVisible: boolean; toggleOverlay: () => void;
 }) {
   const { t } = useTranslation();
-  const label = (k: StyleKey) => (k.startsWith("finding:") ? (k === "finding:other" ? t("viewer.abnormalOther") : t(`finding.${k.slice(8)}`)) : t(`glomStatus.${k}`));
+  const label = (k: StyleKey) => (k === "ink" ? t("viewer.inkLegend") : k.startsWith("finding:") ? (k === "finding:other" ? t("viewer.abnormalOther") : t(`finding.${k.slice(8)}`)) : t(`glomStatus.${k}`));
   return (
     <div className="legend" data-testid="legend">
       <label className="legend-item master">
@@ -252,12 +252,14 @@ export function CasePage() {
 
   const visibleGloms = useMemo(() => (blinded ? [] : (gloms.data?.glomeruli ?? [])), [gloms.data, blinded]);
   const [highlighted, setHighlighted] = useState<Set<number> | null>(null);
-  const items = useMemo(() => toOverlayItems(visibleGloms), [visibleGloms]);
+  const inkRegions = blinded ? 0 : inkSummary(job?.result, []).regions;
+  const items = useMemo(() => [...toOverlayItems(visibleGloms), ...(blinded ? [] : inkOverlayItems(job?.result))], [visibleGloms, job, blinded]);
   const counts = useMemo(() => {
     const m = new Map<StyleKey, number>();
-    for (const it of items) m.set(it.style, (m.get(it.style) ?? 0) + 1);
+    for (const it of items) if (it.style !== "ink") m.set(it.style, (m.get(it.style) ?? 0) + 1);
+    if (inkRegions) m.set("ink", inkRegions);  // regions, not rings
     return m;
-  }, [items]);
+  }, [items, inkRegions]);
   const [enabled, setEnabled] = useState<Set<StyleKey>>(() => new Set(ALL_STYLE_KEYS));
   const [overlayVisible, setOverlayVisible] = useState(true);
   const [selectedId, setSelectedId] = useState<number | null>(null);

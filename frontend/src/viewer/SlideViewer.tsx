@@ -193,7 +193,7 @@ export const SlideViewer = forwardRef<SlideViewerHandle, SlideViewerProps>(funct
       const p = propsRef.current;
       if (!tr || !p.overlayVisible || !p.onSelect) return;
       const [x, y] = screenToImage(tr, e.position.x, e.position.y);
-      const hit = hitTest(gridRef.current, x, y, (it) => p.enabledStyles.has(it.style), 4 / tr.scale);
+      const hit = hitTest(gridRef.current, x, y, (it) => it.id >= 0 && p.enabledStyles.has(it.style), 4 / tr.scale);  // ink outlines are not selectable
       p.onSelect(hit ? hit.id : null);
     });
     return () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { inkLabel, inkSummary } from "./ink";
+import { inkLabel, inkOverlayItems, inkSummary } from "./ink";
 
 const t = (key: string, opts?: Record<string, unknown>) => (opts ? `${key} ${JSON.stringify(opts)}` : key);
 
@@ -18,5 +18,17 @@ describe("inkSummary", () => {
     expect(old.checked).toBe(false);
     expect(inkLabel(old, t)).toBe("ai.inkNotChecked");
     expect(inkSummary(null, []).checked).toBe(false);
+  });
+});
+
+describe("inkOverlayItems", () => {
+  it("outlines every ring of every region, with ids no glomerulus has", () => {
+    const ring = (x: number) => [[x, 0], [x + 10, 0], [x + 10, 10], [x, 10], [x, 0]];
+    const items = inkOverlayItems({ stats: { ink_regions_px: [[ring(0), ring(2)], [ring(100)], "junk", [[[1, 2]]]] } });
+    expect(items.map((i) => i.id)).toEqual([-1, -2, -3]);
+    expect(items.every((i) => i.style === "ink")).toBe(true);
+    expect(items[2]!.bbox).toEqual({ x0: 100, y0: 0, x1: 110, y1: 10 });
+    expect(inkOverlayItems({ stats: {} })).toEqual([]);
+    expect(inkOverlayItems(undefined)).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
-/** What the marker-ink rule found on a slide, for the AI panel (worker/pipeline/ink.py). */
+/** What the marker-ink rule found on a slide, for the AI panel and the overlay (worker/pipeline/ink.py). */
+import { bboxOfPolygon, type OverlayItem } from "./overlay";
 
 export interface InkSummary {
   /** The rule ran for this analysis (older analyses and `GLOMCHECK_INK_CHECK=0` did not). */
@@ -28,4 +29,25 @@ export function inkLabel(s: InkSummary, t: (key: string, opts?: Record<string, u
   if (!s.checked) return t("ai.inkNotChecked");
   if (s.areaMm2 <= 0) return t("ai.inkNone");
   return t("ai.inkFound", { area: s.areaMm2.toFixed(2), regions: s.regions, flagged: s.flagged });
+}
+
+/** Overlay outlines of the ink regions (every ring: a ring drawn around tissue has an inner outline too).
+ * Ids are negative so they never collide with glomeruli and are never selected. */
+export function inkOverlayItems(result: Record<string, unknown> | null | undefined): OverlayItem[] {
+  const stats = result && typeof result.stats === "object" && result.stats !== null ? (result.stats as Record<string, unknown>) : {};
+  const regions = Array.isArray(stats.ink_regions_px) ? (stats.ink_regions_px as unknown[]) : [];
+  const out: OverlayItem[] = [];
+  for (const poly of regions) {
+    if (!Array.isArray(poly)) continue;
+    for (const ring of poly) {
+      if (!Array.isArray(ring) || ring.length < 3) continue;
+      const pts = new Float64Array(ring.length * 2);
+      (ring as [number, number][]).forEach(([x, y], i) => {
+        pts[2 * i] = x;
+        pts[2 * i + 1] = y;
+      });
+      out.push({ id: -(out.length + 1), pts, bbox: bboxOfPolygon(pts), style: "ink" });
+    }
+  }
+  return out;
 }

@@ -21,8 +21,8 @@ export interface ViewTransform {
   ty: number;
 }
 
-/** A style key: a status, or for abnormal glomeruli the main finding. */
-export type StyleKey = Exclude<GlomStatus, "abnormal"> | `finding:${Finding}` | "finding:other";
+/** A style key: a status, or for abnormal glomeruli the main finding; "ink" outlines marker ink the analysis left out. */
+export type StyleKey = Exclude<GlomStatus, "abnormal"> | `finding:${Finding}` | "finding:other" | "ink";
 
 export interface OverlayItem {
   id: number;

@@ -26,6 +26,7 @@ export const OVERLAY_STYLES: Record<string, StrokeStyle> = {
   indeterminate: { color: STATUS_COLORS.indeterminate, dash: [6, 4] },
   not_assessable: { color: STATUS_COLORS.not_assessable, dash: [2, 3] },
   "finding:other": { color: "#e34a33" },
+  ink: { color: "#4b5563", dash: [10, 5] },
   ...Object.fromEntries(FINDINGS.map((f) => [`finding:${f}`, { color: FINDING_COLORS[f] }])),
 };
 
@@ -35,4 +36,5 @@ export const ALL_STYLE_KEYS: StyleKey[] = [
   "finding:other",
   "indeterminate",
   "not_assessable",
+  "ink",
 ];
