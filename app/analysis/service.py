@@ -24,7 +24,7 @@ from app.db.models import AnalysisJob, Case, CaseState, Glomerulus, JobState, Sl
 from app.db.session import session_scope
 from app.errors import Conflict, NotFound
 from app.reports.service import ai_visible, ensure_ai_visible
-from app.research.geojson import feature_collection
+from app.research.geojson import feature_collection, ink_features
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +213,12 @@ def slide_glomeruli_geojson(session: Session, *, user: User, slide_id: int) -> t
         raise Conflict("This slide has no finished AI analysis yet, so there are no glomeruli to export.",
                        code="not_analysed")
     fc = feature_collection(f"slide-{slide.id}-job-{job.id}", rows)
+    stats = (job.result or {}).get("stats") or {}
+    ink = ink_features(stats.get("ink_regions_px") or [])
+    fc["features"] += ink  # what the analysis left out as marker ink, so QuPath shows it too
     fc["properties"] = {"glomcheck": {"slide_id": slide.id, "job_id": job.id, "model_versions": job.model_versions,
-                                      "coordinates": "level-0 pixels", "n_glomeruli": len(rows)}}
+                                      "coordinates": "level-0 pixels", "n_glomeruli": len(rows),
+                                      "n_ink_regions": len(ink)}}
     record(session, "glomeruli.exported", institution_id=user.institution_id, actor_user_id=user.id,
            object_type="slide", object_id=slide.id, details={"job_id": job.id, "n_glomeruli": len(rows),
                                                              "format": "geojson"})

@@ -1,4 +1,5 @@
-"""QuPath-compatible GeoJSON of the detected glomeruli of one slide (level-0 pixel coordinates)."""
+"""QuPath-compatible GeoJSON of the detected glomeruli of one slide (level-0 pixel coordinates), and of
+the marker ink the analysis left out."""
 
 from __future__ import annotations
 
@@ -51,3 +52,22 @@ def feature_collection(research_slide_id: str, glomeruli: Sequence[Glomerulus]) 
             },
         })
     return {"type": "FeatureCollection", "features": features}
+
+
+INK_CLASS = {"name": "Ignore*", "color": [180, 180, 180]}  # QuPath's class for regions to leave out
+
+
+def ink_features(regions: Sequence[Any], prefix: str = "ink") -> list[dict[str, Any]]:
+    """One `Ignore*` annotation per marker-ink region (GeoJSON polygon coordinates: exterior, then holes),
+    as the pipeline reports them in `stats["ink_regions_px"]`; anything malformed is skipped."""
+    out = []
+    for i, rings in enumerate(regions, start=1):
+        if not isinstance(rings, list) or not rings or not all(isinstance(r, list) and len(r) >= 4 for r in rings):
+            continue
+        out.append({
+            "type": "Feature", "id": f"{prefix}-{i}",
+            "geometry": {"type": "Polygon", "coordinates": rings},
+            "properties": {"objectType": "annotation", "classification": dict(INK_CLASS),
+                           "name": f"marker ink {i} (left out of the analysis)", "isLocked": True},
+        })
+    return out

@@ -177,6 +177,18 @@ def test_glomeruli_download_as_qupath_geojson(client: TestClient, slide: SlideRe
         ev = s.execute(select(AuditEvent).where(AuditEvent.action == "glomeruli.exported")).scalars().all()
     assert len(ev) == 1 and ev[0].object_id == str(slide.id) and ev[0].details["n_glomeruli"] == fake_pipeline.N_GLOMERULI
 
+    # marker ink the analysis left out (as the worker stores it) follows as QuPath Ignore* annotations, hole kept
+    outer = [[0.0, 0.0], [400.0, 0.0], [400.0, 400.0], [0.0, 400.0], [0.0, 0.0]]
+    hole = [[100.0, 100.0], [300.0, 100.0], [300.0, 300.0], [100.0, 300.0], [100.0, 100.0]]
+    with session_scope() as s:
+        job = s.get(AnalysisJob, job_id)
+        assert job is not None
+        job.result = {**(job.result or {}), "stats": {"ink_regions_px": [[outer, hole], "not a polygon"]}}
+    fc = client.get(url).json()
+    ink = [f for f in fc["features"] if f["properties"]["classification"]["name"] == "Ignore*"]
+    assert len(ink) == 1 and ink[0]["geometry"]["coordinates"] == [outer, hole]
+    assert len(fc["features"]) == fake_pipeline.N_GLOMERULI + 1 and fc["properties"]["glomcheck"]["n_ink_regions"] == 1
+
     # another institution's pathologist cannot reach the slide at all
     assert login(client, users["other"]).get(url).status_code == 404
 

@@ -25,6 +25,7 @@ from shapely.geometry import Polygon
 
 from app.assessment.findings import Thresholds, glomerulus_status
 from app.config import get_settings
+from app.research.geojson import ink_features
 from app.slides.reader import SlideReader, SlideReadError
 from worker.evaluation.metrics import sigmoid
 from worker.pipeline.focus import ABS_FLOOR as FOCUS_ABS_FLOOR
@@ -455,12 +456,6 @@ def result_geojson(result: PipelineResult | dict[str, Any]) -> dict[str, Any]:
                 "findings": g["findings"], "status": g["status"], "flags": g["flags"],
             },
         })
-    for i, rings in enumerate(d.get("stats", {}).get("ink_regions_px") or [], start=1):
-        feats.append({
-            "type": "Feature", "id": f"ink-{i}",
-            "geometry": {"type": "Polygon", "coordinates": rings},
-            "properties": {"objectType": "annotation", "classification": {"name": "Ignore*", "color": [180, 180, 180]},
-                           "name": f"marker ink {i} (left out of the analysis)"},
-        })
+    feats += ink_features(d.get("stats", {}).get("ink_regions_px") or [])
     return {"type": "FeatureCollection", "features": feats,
             "properties": {"models": d["models"], "pipeline_version": d.get("pipeline_version")}}
