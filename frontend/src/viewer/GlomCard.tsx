@@ -86,8 +86,13 @@ export function GlomCard({ slideId, g, ordinal, total, mppX, onClose, onPrev, on
   const b = glomBbox(g);
   const diameterUm = mppX ? (Math.max(b.x1 - b.x0, b.y1 - b.y0) * mppX).toFixed(0) : null;
   const indet = FINDINGS.filter((f) => g.finding_states?.[f] === "indeterminate");
+  // N/P (or a click on the slide) picks a glomerulus while the panel may be scrolled to its foot: bring the card into view
+  const cardRef = useRef<HTMLElement>(null);
+  useEffect(() => {
+    cardRef.current?.scrollIntoView?.({ block: "nearest" });
+  }, [g.id]);
   return (
-    <section className="glom-card" data-testid="glom-card" aria-label={t("viewer.glomCard")}>
+    <section ref={cardRef} className="glom-card" data-testid="glom-card" aria-label={t("viewer.glomCard")}>
       <header>
         <strong>{t("viewer.glomTitle", { n: ordinal, total })}</strong>
         <span className="chip" style={{ borderColor: statusColor(g), color: statusColor(g) }}>{t(`glomStatus.${g.status}`)}</span>
