@@ -196,3 +196,14 @@ def test_a_clean_slide_is_unchanged_by_the_ink_rule(synth_tiff: Path, monkeypatc
     assert off["stats"]["ink_version"] is None
     keep = ("bbox_px", "polygon_px", "findings", "flags", "status")
     assert [{k: g[k] for k in keep} for g in on["glomeruli"]] == [{k: g[k] for k in keep} for g in off["glomeruli"]]
+
+
+def test_the_command_line_says_how_much_ink_it_left_out(inked: Path) -> None:
+    from click.testing import CliRunner
+
+    from worker.pipeline.cli import analyze
+
+    out = CliRunner().invoke(analyze, [str(inked), "--stain", "pas"])
+    assert out.exit_code == 0, out.output
+    first = out.output.splitlines()[0]
+    assert "marker ink left out:" in first and "mm²" in first

@@ -102,3 +102,23 @@ def test_truth_lists_vessels_as_hard_negatives_not_glomeruli(synth_tiff: Path) -
         for a in read_annotations(gj):
             cx, cy = a.polygon.mean(axis=0)
             assert np.hypot(cx - x, cy - y) > r  # a vessel centre never lies inside a glomerulus
+
+
+def test_level0_of_a_sparse_slide_reads_glass_as_white(synth_tiff: Path) -> None:
+    """The defocus and ink tools edit level 0 in memory: glass tiles that were never written must come back
+    white, as a viewer shows them (tifffile alone returns zeros, and the copies had black glass)."""
+    from worker.synth.defocus import read_level0
+
+    with tifffile.TiffFile(synth_tiff) as tif:
+        page = tif.pages[0]
+        empty = [i for i, n in enumerate(page.databytecounts) if n == 0]
+        th, tw, across = page.tilelength, page.tilewidth, -(-page.imagewidth // page.tilewidth)
+    assert empty, "the test slide is expected to be sparse"
+    level0 = read_level0(synth_tiff)
+    with SlideReader(synth_tiff) as r:
+        for i in empty[:3]:
+            y, x = divmod(i, across)
+            tile = level0[y * th : (y + 1) * th, x * tw : (x + 1) * tw]
+            assert (tile == 255).all()
+            w, h = min(tw, r.dimensions[0] - x * tw), min(th, r.dimensions[1] - y * th)
+            np.testing.assert_array_equal(tile[:h, :w], np.asarray(r.read_region((x * tw, y * th), 0, (w, h))))
