@@ -95,11 +95,15 @@ def ink_mask_from_rgb(rgb: NDArray[np.uint8], *, mpp: float, stain: str | None =
     colour = ink_colour(rgb, rule)
     if not colour.any():
         return colour
+    # Morphology with discs of 10–25 px by distance transforms: scipy's binary erosion with such
+    # structuring elements cost ~0.4 s on an inked three-core slide, the transforms a few ms.
     radius = max(1, math.ceil(MIN_WIDTH_UM / mpp / 2))
-    wide = np.asarray(ndimage.binary_opening(colour, structure=_disc(radius)))
-    if not wide.any():
-        return wide
-    near = ndimage.binary_dilation(wide, structure=_disc(max(1, round(GROW_UM / mpp))))
+    core = ndimage.distance_transform_edt(colour) > radius  # erosion by the disc (the image edge is not glass)
+    if not core.any():
+        return np.zeros_like(colour)
+    to_core = ndimage.distance_transform_edt(~core)
+    wide = colour & (to_core <= radius)  # opening: the core grown back by the disc
+    near = to_core <= radius + max(1, round(GROW_UM / mpp))
     allowed = colour | (ink_colour(rgb, rule.paler()) & near)
     ink = np.asarray(ndimage.binary_propagation(wide, structure=np.ones((3, 3), bool), mask=allowed))
     holes = ndimage.binary_fill_holes(ink) & ~ink
