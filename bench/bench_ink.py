@@ -38,11 +38,12 @@ from shapely.geometry import Point, shape
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app.config import get_settings  # noqa: E402
-from app.slides.reader import SlideReader  # noqa: E402
-from worker.evaluation.detection import detection_scores, load_truth  # noqa: E402
-from worker.pipeline.run import TISSUE_MPP, analyze_slide_file  # noqa: E402
-from worker.pipeline.tissue import compute_tissue_mask  # noqa: E402
+from app.config import get_settings
+from app.research.geojson import INK_CLASS
+from app.slides.reader import SlideReader
+from worker.evaluation.detection import detection_scores, load_truth
+from worker.pipeline.run import TISSUE_MPP, analyze_slide_file
+from worker.pipeline.tissue import compute_tissue_mask
 
 SHARED = Path(os.environ.get("GLOMCHECK_SHARED", REPO.parent / "shared")) / "data"
 STAINS = ("pas", "pam", "mt", "he")
@@ -62,7 +63,8 @@ def synth(out: Path, seed: int, stain: str, ink: int, *extra: str) -> Path:
 
 def ink_truth(gj: Path) -> list[Any]:
     feats = json.loads(gj.read_text())["features"]
-    return [shape(f["geometry"]) for f in feats if (f["properties"].get("classification") or {}).get("name") == "Ignore*"]
+    return [shape(f["geometry"]) for f in feats
+            if (f["properties"].get("classification") or {}).get("name") == INK_CLASS["name"]]
 
 
 def analyse(path: Path, stain: str | None, ink_check: bool) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def feature_collection(research_slide_id: str, glomeruli: Sequence[Glomerulus]) 
 INK_CLASS = {"name": "Ignore*", "color": [180, 180, 180]}  # QuPath's class for regions to leave out
 
 
-def ink_features(regions: Sequence[Any], prefix: str = "ink") -> list[dict[str, Any]]:
+def ink_features(regions: Sequence[Any]) -> list[dict[str, Any]]:
     """One `Ignore*` annotation per marker-ink region (GeoJSON polygon coordinates: exterior, then holes),
     as the pipeline reports them in `stats["ink_regions_px"]`; anything malformed is skipped."""
     out = []
@@ -65,7 +65,7 @@ def ink_features(regions: Sequence[Any], prefix: str = "ink") -> list[dict[str, 
         if not isinstance(rings, list) or not rings or not all(isinstance(r, list) and len(r) >= 4 for r in rings):
             continue
         out.append({
-            "type": "Feature", "id": f"{prefix}-{i}",
+            "type": "Feature", "id": f"ink-{i}",
             "geometry": {"type": "Polygon", "coordinates": rings},
             "properties": {"objectType": "annotation", "classification": dict(INK_CLASS),
                            "name": f"marker ink {i} (left out of the analysis)", "isLocked": True},

@@ -210,9 +210,10 @@ def _components_to_instances(
             inst = _to_instance(m, prob[y0:y1, x0:x1], x0, y0)
             if inst is None:
                 continue
-            if tissue is not None and _rim_share(m, ~tissue[y0:y1, x0:x1]) > params.edge_fraction:
+            ring = _ring(m) if tissue is not None or ink is not None else None
+            if tissue is not None and _share(ring, ~tissue[y0:y1, x0:x1]) > params.edge_fraction:
                 inst.flags.append("edge_cut")
-            if ink is not None and _rim_share(m, ink[y0:y1, x0:x1]) > params.edge_fraction:
+            if ink is not None and _share(ring, ink[y0:y1, x0:x1]) > params.edge_fraction:
                 inst.flags.append("ink")
             if params.image_edge_cut and (inst.bbox[0] <= 0 or inst.bbox[1] <= 0 or inst.bbox[2] >= prob.shape[1]
                                           or inst.bbox[3] >= prob.shape[0]):
@@ -245,10 +246,14 @@ def _distance_peaks(dist: NDArray[np.float64], *, min_dist: int, min_value: floa
     return kept
 
 
-def _rim_share(m: NDArray[np.bool_], where: NDArray[np.bool_]) -> float:
-    """Share of the 3-px ring around `m` that lies in `where` (outside tissue, or in ink)."""
-    ring = ndimage.maximum_filter(m.astype(np.uint8), size=7).astype(bool) & ~m
-    if not ring.any():
+def _ring(m: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The 3-px ring around `m` (where edge_cut and ink are looked for)."""
+    return np.asarray(ndimage.maximum_filter(m.astype(np.uint8), size=7).astype(bool) & ~m)
+
+
+def _share(ring: NDArray[np.bool_] | None, where: NDArray[np.bool_]) -> float:
+    """Share of `ring` that lies in `where` (outside tissue, or in ink)."""
+    if ring is None or not ring.any():
         return 0.0
     return float(where[ring].mean())
 

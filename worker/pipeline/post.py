@@ -77,7 +77,7 @@ class PostProcessor:
                  grid_px0: float, cls: LoadedModel, mosaic: TileMosaic, reader: SlideReader, mpp0: float,
                  focus: FocusJudge | None = None, axis: int = 0, ink: NDArray[np.bool_] | None = None) -> None:
         self.canvas, self.tissue, self.grid_px0 = canvas, tissue, grid_px0
-        self.ink = ink if ink is not None and ink.any() else None
+        self.ink = ink
         self.axis = axis
         if axis == 1:
             self.tissue = np.ascontiguousarray(tissue.T)

@@ -375,8 +375,9 @@ def analyze_slide_file(
     def start_post(canvas: ProbabilityCanvas, mosaic: TileMosaic, axis: int) -> PostProcessor:
         shape = canvas.sum.shape
         # edge_cut is about where the section ends: ink lying on the section does not end it
-        sectioned = tmask.mask if tmask.ink is None else tmask.mask | tmask.ink
-        ink_grid = None if tmask.ink is None else _on_grid(tmask.ink, tmask.downsample, shape, grid_px0)
+        ink = tmask.ink if tmask.ink is not None and tmask.ink_px else None
+        sectioned = tmask.mask if ink is None else tmask.mask | ink
+        ink_grid = None if ink is None else _on_grid(ink, tmask.downsample, shape, grid_px0)
         return PostProcessor(canvas=canvas, params=params, tissue=_on_grid(sectioned, tmask.downsample, shape, grid_px0),
                              grid_px0=grid_px0, cls=cls, mosaic=mosaic, reader=reader, mpp0=mpp0, focus=focus,
                              axis=axis, ink=ink_grid)

@@ -52,7 +52,9 @@ def synth(out: Path, seed: int, stain: str, fmt: str | None, glomeruli_from: Pat
         ink_slide(slide, tmp, marks=ink_marks, seed=seed, truth=truth)
         tmp.replace(slide)
         tmp.with_suffix(".geojson").replace(truth)
+    from app.research.geojson import INK_CLASS
+
     n = sum(1 for f in json.loads(truth.read_text())["features"]
-            if f["properties"].get("classification", {}).get("name") != "Ignore*")
+            if f["properties"].get("classification", {}).get("name") != INK_CLASS["name"])
     click.echo(json.dumps({"slide": str(slide), "truth": str(truth), "glomeruli": n,
                            "seconds": round(time.perf_counter() - t, 2)}))

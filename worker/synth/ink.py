@@ -23,13 +23,13 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 from shapely.geometry import LineString, Point, Polygon, shape
 
+from app.research.geojson import INK_CLASS
 from app.slides.reader import SlideReader
 from worker.synth.defocus import read_level0, write_like
 
 INKS: dict[str, tuple[int, int, int]] = {"blue": (30, 60, 160), "green": (25, 120, 70), "black": (35, 35, 40)}
 Mark = Literal["dot", "stroke", "circle"]
 EDGE_UM = 15.0  # width of a mark's soft edge
-INK_CLASS = {"name": "Ignore*", "color": [180, 180, 180]}
 
 
 def _marks(rng: np.random.Generator, tissue: Polygon, size: tuple[int, int], mpp0: float, n: int) -> list[tuple[Mark, Any, str]]:

@@ -9,9 +9,14 @@ export interface FocusSummary {
   checked: boolean;
 }
 
+/** The `stats` the worker writes into a job's result (tiles, focus reference, ink…); {} when absent. */
+export function resultStats(result: Record<string, unknown> | null | undefined): Record<string, unknown> {
+  return result && typeof result.stats === "object" && result.stats !== null ? (result.stats as Record<string, unknown>) : {};
+}
+
 /** Read the summary from the job's result (`stats`, written by the worker) and the glomeruli's flags. */
 export function focusSummary(result: Record<string, unknown> | null | undefined, gloms: { flags?: string[] | null }[]): FocusSummary {
-  const stats = result && typeof result.stats === "object" && result.stats !== null ? (result.stats as Record<string, unknown>) : {};
+  const stats = resultStats(result);
   return {
     slideBlurred: stats.slide_blurred === true,
     outOfFocus: gloms.filter((g) => g.flags?.includes("out_of_focus")).length,

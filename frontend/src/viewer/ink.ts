@@ -1,4 +1,5 @@
 /** What the marker-ink rule found on a slide, for the AI panel and the overlay (worker/pipeline/ink.py). */
+import { resultStats } from "./focus";
 import { bboxOfPolygon, type OverlayItem } from "./overlay";
 
 export interface InkSummary {
@@ -14,7 +15,7 @@ export interface InkSummary {
 
 /** Read the summary from the job's result (`stats`, written by the worker) and the glomeruli's flags. */
 export function inkSummary(result: Record<string, unknown> | null | undefined, gloms: { flags?: string[] | null }[]): InkSummary {
-  const stats = result && typeof result.stats === "object" && result.stats !== null ? (result.stats as Record<string, unknown>) : {};
+  const stats = resultStats(result);
   const area = typeof stats.ink_area_mm2 === "number" && Number.isFinite(stats.ink_area_mm2) ? stats.ink_area_mm2 : 0;
   return {
     checked: typeof stats.ink_version === "string" && stats.ink_version !== "",
@@ -34,7 +35,7 @@ export function inkLabel(s: InkSummary, t: (key: string, opts?: Record<string, u
 /** Overlay outlines of the ink regions (every ring: a ring drawn around tissue has an inner outline too).
  * Ids are negative so they never collide with glomeruli and are never selected. */
 export function inkOverlayItems(result: Record<string, unknown> | null | undefined): OverlayItem[] {
-  const stats = result && typeof result.stats === "object" && result.stats !== null ? (result.stats as Record<string, unknown>) : {};
+  const stats = resultStats(result);
   const regions = Array.isArray(stats.ink_regions_px) ? (stats.ink_regions_px as unknown[]) : [];
   const out: OverlayItem[] = [];
   for (const poly of regions) {
