@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # slowest thread on every operator, so helpers that preempt it cost more than they add (measured on
     # 2 cores: 2.60 s vs 3.00 s per slide). 0 on a host where other processes compete for the CPU.
     pipeline_helper_nice: int = Field(10, ge=0, le=19)
+    # MiB of freed memory glibc keeps mapped in a process that analyses slides, so the next tile buffers
+    # reuse it instead of page-faulting fresh memory (worker/pipeline/allocator.py; bench slide: ~50,000 →
+    # ~300 page faults and ~0.33 → ~0.17 s of kernel CPU per analysis, ~+150 MB peak RSS). 0: glibc's defaults.
+    pipeline_malloc_retain_mb: int = Field(128, ge=0, le=2047)
     # Flag glomeruli that are out of focus (DOMAIN.md §2; worker/pipeline/focus.py). Costs ~0.7 s of CPU
     # per 134 glomeruli (half JPEG decoding at 1 µm/px, half filtering), 0.3–0.6 s of wall time on 2 cores;
     # off: no glomerulus is ever flagged out of focus.

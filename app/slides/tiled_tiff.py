@@ -162,7 +162,9 @@ class DirectTiles:
                     if i >= len(lv.counts) or lv.counts[i] == 0:
                         return None  # a missing tile: OpenSlide decides what shows there
                     spans.append((i, tx, ty))
-        out = np.full((h, w, 3), 255, np.uint8)
+        # every pixel inside the level comes from a tile: fill white only when the request leaves it
+        inside = x0 == x and y0 == y and x1 == x + w and y1 == y + h
+        out = np.empty((h, w, 3), np.uint8) if inside else np.full((h, w, 3), 255, np.uint8)
         for i, tx, ty in spans:
             tile = self._tile(level, lv, i)
             if tile is None:

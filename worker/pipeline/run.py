@@ -28,6 +28,7 @@ from app.config import get_settings
 from app.research.geojson import ink_features
 from app.slides.reader import SlideReader, SlideReadError
 from worker.evaluation.metrics import sigmoid
+from worker.pipeline.allocator import retain_freed_memory
 from worker.pipeline.focus import ABS_FLOOR as FOCUS_ABS_FLOOR
 from worker.pipeline.focus import FOCUS_VERSION, FocusJudge
 from worker.pipeline.ink import INK_VERSION, ink_polygons
@@ -354,6 +355,7 @@ def analyze_slide_file(
             "The slide does not state its resolution (µm/px), so glomerulus sizes cannot be measured; "
             "supply it explicitly (e.g. `glomcheck analyze SLIDE --mpp 0.25`)."
         )
+    retain_freed_memory(get_settings().pipeline_malloc_retain_mb)
     det, cls = get_models(models_dir)
     timings["load_models"] = time.perf_counter() - t_start
 
