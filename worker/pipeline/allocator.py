@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import platform
 import threading
 
 # mallopt(3) parameters (glibc's malloc.h)
@@ -37,10 +38,10 @@ def retain_freed_memory(retain_mb: int) -> bool:
     with _lock:
         if _applied is not None:
             return True
+        if platform.libc_ver()[0] != "glibc":  # musl, macOS: their allocators have no such knobs
+            return False
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            mallopt = libc.mallopt
-            libc.gnu_get_libc_version  # glibc only: other C libraries lack it (or mallopt)
+            mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
         except (OSError, AttributeError):
             return False
         mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
