@@ -45,7 +45,7 @@ def retain_freed_memory(retain_mb: int) -> bool:
         except (OSError, AttributeError):
             return False
         mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-        ok = (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(M_TOP_PAD, TOP_PAD) == 1
+        ok = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(M_TOP_PAD, TOP_PAD) == 1
               and mallopt(M_TRIM_THRESHOLD, retain_mb << 20) == 1)
         if ok:
             _applied = retain_mb
