@@ -1,6 +1,6 @@
 """Detector-resolution pixels over the union of the detection tiles, each pixel read once.
 
-Detector tiles overlap (stride 384 of 512 px), so reading them one by one makes OpenSlide composite
+Detector tiles overlap (by 128 px: stride 640 of 768 px), so reading them one by one makes OpenSlide composite
 and convert ~1.7× the pixels the detector needs, and its cost is mostly per output pixel (assembling
 cached JPEG tiles, un-premultiplying ARGB; on plain TIFF/SVS levels, decoding and copying tiles, see
 app/slides/tiled_tiff.py). Reading the union of the tiles in cells of a few
@@ -21,7 +21,7 @@ from PIL import Image
 from app.slides.reader import SlideReader
 
 BAND_ROWS = 128  # mosaic rows per cell
-CELL_COLS = 512  # mosaic columns per cell: a tile needs ~2×5 cells, so the first one is ready early
+CELL_COLS = 512  # mosaic columns per cell: a 768² tile needs ~2×7 cells, so the first one is ready early
 
 
 @dataclass(frozen=True)
