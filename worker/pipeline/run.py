@@ -46,7 +46,7 @@ Progress = Callable[[str, float], None]
 def detector_batch(det: LoadedModel) -> int:
     """Tiles per onnxruntime call: 1 on CPU, 8 on CUDA.
 
-    On 2 CPU cores one 512² tile per call is as fast as four (measured: 0.30 s vs 0.32 s for 4
+    On 2 CPU cores one 512² tile per call was as fast as four (measured: 0.30 s vs 0.32 s for 4
     tiles), and single tiles keep the raster order that lets rows become final early; a GPU wants
     bigger batches to be fed at all.
     """
