@@ -11,7 +11,7 @@ import pytest
 
 from worker.pipeline.allocator import retain_freed_memory
 
-# Allocate 64 buffers of 1 MiB (the size of a decoded 512² RGB tile), touch them, free them all, and
+# Allocate 64 buffers of 1 MiB (about a decoded 512² RGB tile, 0.75 MiB), touch them, free them all, and
 # repeat: the pattern of one analysis. Prints the minor page faults of rounds 2–5.
 CHURN = """
 import json, resource, sys

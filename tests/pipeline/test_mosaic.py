@@ -88,3 +88,26 @@ def test_two_um_from_an_aperio_1um_level_matches_a_file_that_has_the_level(synth
         return float(np.abs(x.astype(np.int16) - stored.astype(np.int16))[tissue].mean())
 
     assert err(made) < 0.9 * err(bilinear) and err(made) < 10, (err(made), err(bilinear))
+
+
+def test_region_is_white_exactly_where_nothing_was_read(synth_tiff: Path) -> None:
+    """A region over two rects on tissue and the gap between them: the read parts equal direct reads, the gap
+    is white (regions wholly covered by read cells skip the white pre-fill, so both branches run here)."""
+    with SlideReader(synth_tiff) as r:
+        mpp0 = r.mpp[0]  # type: ignore[index]
+        f = 2.0 / mpp0
+        w, h = r.dimensions
+        whole_slide = r.read_rect_mpp(0, 0, w, h, 2.0, mpp0=mpp0)
+        ys, xs = np.nonzero(whole_slide.min(axis=2) < 200)  # tissue
+        y0, x0 = int(np.median(ys)) - 24, int(np.median(xs)) - 130
+        rects = [Rect(x0, y0, 64, 48), Rect(x0 + 160, y0, 64, 48)]
+        m = TileMosaic(r, mpp0=mpp0, mpp=2.0, rects=rects, band_rows=16, cell_cols=32)
+        m.read_all()
+        both = m.region(x0, y0, 224, 48)
+        for q in rects:
+            alone = m.region(q.x, q.y, q.w, q.h)  # wholly covered: no pre-fill
+            direct = r.read_rect_mpp(round(q.x * f), round(q.y * f), round(q.w * f), round(q.h * f), 2.0, mpp0=mpp0)
+            assert np.array_equal(alone, direct)
+            assert np.array_equal(both[:, q.x - x0 : q.x - x0 + q.w], direct)
+            assert (direct.min(axis=2) < 200).any()  # the check is on tissue, not on glass
+        assert (both[:, 64:160] == 255).all()  # between the rects nothing was read

@@ -1,7 +1,7 @@
 """Detector-resolution pixels over the union of the detection tiles, each pixel read once.
 
-Detector tiles overlap (by 128 px: stride 640 of 768 px), so reading them one by one makes OpenSlide composite
-and convert ~1.7× the pixels the detector needs, and its cost is mostly per output pixel (assembling
+Detector tiles overlap (by 128 px: stride 640 of 768 px), so reading them one by one would composite and
+convert the overlaps twice (1.2× the pixels the detector needs; 1.7× with the 512-px tiles used before), and its cost is mostly per output pixel (assembling
 cached JPEG tiles, un-premultiplying ARGB; on plain TIFF/SVS levels, decoding and copying tiles, see
 app/slides/tiled_tiff.py). Reading the union of the tiles in cells of a few
 hundred pixels converts each pixel once; detector tiles and classifier crops are then sliced from memory. Only the
