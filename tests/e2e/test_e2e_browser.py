@@ -392,6 +392,9 @@ def test_1_pathologist_uploads_analyses_and_signs(served: tuple[str, Path], brow
         expect(page.get_by_test_id("slide-blurred")).to_have_count(0)
         # and the marker-ink rule: the synthetic slide carries no ink
         expect(page.get_by_test_id("marker-ink")).to_have_text("none found")
+        # and how long the worker took, stage by stage (the worker's own timings)
+        expect(page.get_by_test_id("analysis-time")).to_have_text(re.compile(
+            r"^Analysis time: \d+(\.\d)? s · tissue \d+\.\d s · detection \d+\.\d s · finishing \d+\.\d s$"))
     expect(page.get_by_test_id("model-caveat").first).to_contain_text("research model")
     # The AI's outlines leave as QuPath GeoJSON through the panel's plain link (the session cookie authenticates it).
     with page.expect_download() as dl:

@@ -108,6 +108,8 @@ export interface Job {
   progress?: number | null;
   error?: string | null;
   model_versions?: Record<string, string>;
+  /** Seconds per pipeline stage and `total`, as the worker measured them (frontend/src/analysis/timings.ts). */
+  timings_s?: Record<string, number>;
   /** The worker's summary (n_glomeruli, slide facts, pipeline `stats`); `{hidden: …}` while blinded. */
   result?: Record<string, unknown>;
   created_at?: string;

@@ -7,6 +7,7 @@ import { ApiError } from "../api/errors";
 import { useFeature } from "../api/features";
 import { slidesApi, slideUrls } from "../api/slides";
 import { FINDINGS, type Glomerulus, type Job, type SlideSummary } from "../api/types";
+import { analysisTime, analysisTimeLabel } from "../analysis/timings";
 import { useJobProgress } from "../analysis/useJobProgress";
 import { StateChip } from "../components/Chips";
 import { ErrorMessage } from "../components/ErrorMessage";
@@ -165,6 +166,7 @@ function AiPanel({ slide, gloms, analysed, glomError, onPick, selected, job, bli
   const present = FINDINGS.map((f) => [f, gloms.filter((g) => (g.finding_states ? g.finding_states[f] === "present" : false)).length] as const).filter(([, n]) => n > 0);
   const focus = focusSummary(job?.result, gloms);
   const ink = inkSummary(job?.result, gloms);
+  const time = analysisTime(job?.timings_s);
   return (
     <div className="ai-panel">
       {focus.slideBlurred ? <p className="error" role="alert" data-testid="slide-blurred">{t("ai.slideBlurred")}</p> : null}
@@ -195,6 +197,7 @@ function AiPanel({ slide, gloms, analysed, glomError, onPick, selected, job, bli
           <ul className="plain small mono">{Object.entries(job.model_versions).map(([k, v]) => <li key={k}><Link to={`/models#${k}`}>{k}</Link>: {v}</li>)}</ul>
         </div>
       ) : null}
+      {time ? <div className="muted small" data-testid="analysis-time">{t("ai.analysisTime")}: {analysisTimeLabel(time, t)}</div> : null}
       <div className="subsection">
         <a className="btn small" href={slideUrls.glomeruliGeojson(slide.id)} download data-testid="geojson-export">{t("ai.exportGeojson")}</a>
       </div>
