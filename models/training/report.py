@@ -6,11 +6,10 @@ Runs the real pipeline (ONNX, not torch) so the card describes the artefact that
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from app.slides.reader import SlideReader
 from models.training.data import find_slides
@@ -215,8 +214,8 @@ def tiling_decision(control: dict[str, Any], candidate: dict[str, Any]) -> dict[
     "stitched_heldout" ({tp, fp, fn, f1}), "bench" ({"end_to_end_s": [two run medians], ...})}.
     """
     ks, cs = candidate["stitched_heldout"], control["stitched_heldout"]
-    t_ctl = float(np.median(control["bench"]["end_to_end_s"]))
-    t_cand = float(np.median(candidate["bench"]["end_to_end_s"]))
+    t_ctl = statistics.median(control["bench"]["end_to_end_s"])
+    t_cand = statistics.median(candidate["bench"]["end_to_end_s"])
     crit = {
         (f"(a) every synthetic stain × kind F1 ≥ {MIN_GROUP_F1}, 0 duplicates, overall F1 ≥ the control's − "
          f"{T3_MAX_F1_LOSS}"): (_synthetic_ok(candidate)
@@ -257,10 +256,10 @@ def seed_arms_decision(control: list[dict[str, Any]], candidate: list[dict[str, 
     return {"criteria": crit, "adopt": all(crit.values()), "means": {"control": mc, "candidate": mk}}
 
 
-def _trial_head(t: dict[str, Any]) -> list[str]:
-    """A trial's heading and when and where its rule was registered."""
+def _trial_head(t: dict[str, Any], before: str = "training") -> list[str]:
+    """A trial's heading and when and where its rule was registered (before `before`)."""
     return ["", f"### {t['id']}: {t['title']}", "",
-            (f"Registered {t['registered_utc']} UTC before training, in `{t['rule_file']}` (commit {t['rule_commit']}); "
+            (f"Registered {t['registered_utc']} UTC before {before}, in `{t['rule_file']}` (commit {t['rule_commit']}); "
              f"not revised after. Candidate: {t['candidate']} Rule: {t['rule']}"), ""]
 
 
@@ -300,9 +299,7 @@ def _seed_arms_md(t: dict[str, Any]) -> list[str]:
 
 def _inference_trial_md(t: dict[str, Any]) -> list[str]:
     """A trial of inference settings (same weights): held-out detection and bench speed of each setting."""
-    head = _trial_head(t)
-    head[3] = head[3].replace("before training", "before its detection figures were computed")
-    lines = [*head,
+    lines = [*_trial_head(t, before="its detection figures were computed"),
              ("| setting | tiles on the bench slide | held-out synthetic TP/FP/FN | F1 | lowest stain × kind F1 | duplicates | "
               "held-out stitched tissue TP/FP/FN | F1 | bench end to end, two runs (s) | CPU s, two runs |"),
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -23,7 +23,7 @@ MMAP_THRESHOLD = 32 << 20  # glibc's own ceiling for its dynamic threshold on 64
 TOP_PAD = 64 << 20  # heaps grow in steps this large (a thread arena's heap is at most 64 MB)
 
 _lock = threading.Lock()
-_applied: int | None = None
+_applied = False
 
 
 def retain_freed_memory(retain_mb: int) -> bool:
@@ -36,7 +36,7 @@ def retain_freed_memory(retain_mb: int) -> bool:
     if retain_mb <= 0:
         return False
     with _lock:
-        if _applied is not None:
+        if _applied:
             return True
         if platform.libc_ver()[0] != "glibc":  # musl, macOS: their allocators have no such knobs
             return False
@@ -47,6 +47,5 @@ def retain_freed_memory(retain_mb: int) -> bool:
         mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
         ok = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(M_TOP_PAD, TOP_PAD) == 1
               and mallopt(M_TRIM_THRESHOLD, retain_mb << 20) == 1)
-        if ok:
-            _applied = retain_mb
+        _applied = ok
         return ok
